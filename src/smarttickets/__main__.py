@@ -1,0 +1,5 @@
+"""`python -m smarttickets` is the same as the `smarttickets` command."""
+
+from smarttickets.cli import main
+
+main()
