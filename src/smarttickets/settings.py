@@ -269,3 +269,8 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 20
+
+# Ticket credentials: Ed25519 issuer keys (JSON key entries; generated under ./var when unset
+# outside production) and the key from which per-ticket TOTP fallback secrets are derived.
+TICKET_SIGNING_KEYS = env("TICKET_SIGNING_KEYS")
+TICKET_TOTP_KEY = env("TICKET_TOTP_KEY")

@@ -1,0 +1,16 @@
+# Production image: gunicorn serving smarttickets on $PORT; PostgreSQL and Redis come from the
+# environment (DATABASE_URL, REDIS_URL). Build: docker build -t smarttickets .
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTTICKETS_ENV=production \
+    SMARTTICKETS_VAR_DIR=/app/var PORT=8000
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir . && mkdir -p /app/var
+COPY gunicorn.conf.py ./
+RUN SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only ALLOWED_HOSTS=build \
+    smarttickets collectstatic --noinput
+RUN useradd --create-home app && chown -R app /app/var
+USER app
+EXPOSE 8000
+CMD ["sh", "-c", "smarttickets migrate --noinput && gunicorn -c gunicorn.conf.py smarttickets.wsgi"]
