@@ -24,3 +24,5 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}:{self.object_id}"
+
+from smarttickets.core.idempotency import IdempotencyKey  # noqa: E402, F401  (model registration)

@@ -1,2 +1,6 @@
+from django.urls import path
+
+from smarttickets.tickets import views
+
 app_name = "tickets"
-urlpatterns: list = []
+urlpatterns = [path("", views.wallet, name="wallet")]

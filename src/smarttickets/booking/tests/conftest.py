@@ -1,0 +1,11 @@
+"""Booking test fixtures: a clean cache (velocity counters) for every test."""
+
+import pytest
+from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
