@@ -196,6 +196,8 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 30) / 60
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+# Lock out by the normalised (lower-cased) email so "Fan@x.com" and "fan@x.com" share a counter.
+AXES_USERNAME_CALLABLE = "smarttickets.accounts.axes.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_VERBOSE = False

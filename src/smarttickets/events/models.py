@@ -62,6 +62,12 @@ class Venue(models.Model):
     map_width = models.PositiveIntegerField(default=1000)
     map_height = models.PositiveIntegerField(default=800)
     stage_label = models.CharField(max_length=60, default="STAGE", blank=True)
+    # The stage rectangle in map units; imported from the seat map's ``stage`` row.
+    stage_x = models.FloatField(default=350)
+    stage_y = models.FloatField(default=20)
+    stage_width = models.FloatField(default=300)
+    stage_height = models.FloatField(default=60)
+    seatmap_updated_at = models.DateTimeField(_("seat map updated at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

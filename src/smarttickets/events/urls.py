@@ -1,5 +1,11 @@
+"""Public catalogue URLs, mounted at the site root."""
+
 from django.urls import path
-from django.views.generic import TemplateView
+
+from smarttickets.events import views
 
 app_name = "events"
-urlpatterns = [path("", TemplateView.as_view(template_name="base.html"), name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("events/<slug:slug>/", views.detail, name="detail"),
+]
