@@ -65,6 +65,7 @@ def _register_routers() -> None:
     from smarttickets.booking.api import router as booking_router
     from smarttickets.events.api import router as events_router
     from smarttickets.lottery.api import router as lottery_router
+    from smarttickets.payments.api import router as payments_router
     from smarttickets.risk.api import router as risk_router
     from smarttickets.tickets.api import router as tickets_router
 
@@ -72,6 +73,7 @@ def _register_routers() -> None:
     api.add_router("/", events_router)
     api.add_router("/booking/", booking_router)
     api.add_router("/tickets/", tickets_router)
+    api.add_router("/payments/", payments_router)
     api.add_router("/lottery/", lottery_router)
     api.add_router("/risk/", risk_router)
 

@@ -272,6 +272,15 @@ LOGGING = {
 
 NINJA_PAGINATION_PER_PAGE = 20
 
+# Payments: the embedded sandbox by default; Stripe by PAYMENT_PROVIDER=stripe and its keys.
+# Empty sandbox secrets are derived from SECRET_KEY.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "sandbox")
+PAYMENTS_SANDBOX_WEBHOOK_SECRET = env("PAYMENTS_SANDBOX_WEBHOOK_SECRET", "")
+PAYMENTS_SANDBOX_FINGERPRINT_SECRET = env("PAYMENTS_SANDBOX_FINGERPRINT_SECRET", "")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
+
 # Ticket credentials: Ed25519 issuer keys (JSON key entries; generated under ./var when unset
 # outside production) and the key from which per-ticket TOTP fallback secrets are derived.
 TICKET_SIGNING_KEYS = env("TICKET_SIGNING_KEYS")

@@ -1,0 +1,47 @@
+"""Payments API (mounted at /api/payments/): start paying for an order."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import reverse
+from ninja import Router, Schema
+from ninja.security import django_auth
+
+from smarttickets.accounts.api_auth import token_auth
+from smarttickets.core import clock
+from smarttickets.core.idempotency import idempotent
+from smarttickets.payments import selectors, services
+
+router = Router(tags=["payments"])
+
+
+class CheckoutOut(Schema):
+    order: str
+    provider: str
+    redirect_url: str
+    expires_at: str | None
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+
+
+@router.post("/orders/{code}/checkout", auth=[token_auth, django_auth],
+             response={200: CheckoutOut, 404: ErrorOut, 409: ErrorOut, 502: ErrorOut,
+                       503: ErrorOut},
+             url_name="payments_checkout", summary="Start (or resume) paying for an order")
+@idempotent
+def checkout(request: HttpRequest, code: str):
+    """Returns the provider page to send the buyer to. Calling it again while the session is
+    open returns the same page; send an ``Idempotency-Key`` header to make retries safe."""
+    order = selectors.access_order_by_buyer(code=code, user=request.auth)
+    return_url = request.build_absolute_uri(reverse("payments:return", args=[order.code]))
+    url = services.start_checkout(order=order, return_url=return_url, now=clock.now())
+    payment = selectors.latest_payment(order=order)
+    if url.startswith("/"):
+        url = request.build_absolute_uri(url)
+    return {"order": order.code, "provider": payment.provider if payment else "",
+            "redirect_url": url,
+            "expires_at": payment.expires_at.isoformat() if payment and payment.expires_at
+            else None}
