@@ -1,0 +1,659 @@
+"""Behaviour-log simulator: fans and scalpers around a lottery and a first-come on-sale.
+
+Writes ``log.jsonl`` and ``labels.csv`` in the behaviour-log v1 format. Deterministic per seed.
+Every population draws its identifiers (accounts, sessions, devices, IPs, cards) from the same
+generators, so nothing but behaviour tells them apart. Assumptions: docs/risk-simulator.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DAY = 86400.0
+HOUR = 3600.0
+
+BROWSER_UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.{m} Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{m} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.{m} Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Safari/537.36 Edg/{v}.0.0.0",
+]
+AUTOMATION_UAS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/{v}.0.0.0 Safari/537.36",
+    "python-requests/2.{m}.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Safari/537.36",
+]
+EMAIL_DOMAINS = ["gmail.com", "yahoo.com.hk", "outlook.com", "hotmail.com", "icloud.com",
+                 "netvigator.com", "protonmail.com", "ymail.com"]
+DECLINES = ["insufficient_funds", "do_not_honor", "card_declined", "expired_card",
+            "incorrect_cvc", "authentication_required"]
+PHONE_COUNTRIES = ["+852"] * 8 + ["+853", "+86", "+886", "+65", "+44"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Population shares and behaviour knobs. ``hard`` moves every knob towards overlap."""
+
+    name: str
+    adversary_share: float
+    fan_mix: dict[str, float]
+    adversary_mix: dict[str, float]
+    fan_think_s: tuple[float, float]          # lognormal median and sigma of human gaps
+    stealth_think_s: tuple[float, float]
+    stealth_rotates_device: float             # probability a stealth bot changes device per session
+    stealth_card_ring: tuple[int, int]        # accounts per shared card among stealth bots
+    stealth_transfer: float                   # share of stealth bots that hand tickets on
+    farm_accounts_per_worker: tuple[int, int]
+    farm_shares_card: float
+    farm_on_cgnat: float
+    collector_fan_in: tuple[int, int]
+    bot_entry_perfs: tuple[int, int]
+    fan_friend_transfer: float
+    p_win: float
+    stealth_max_quantity: float
+
+
+STANDARD = Scenario(
+    name="standard",
+    adversary_share=0.15,
+    fan_mix={"regular": 0.40, "household": 0.12, "mobile_cgnat": 0.12, "campus": 0.05,
+             "autofill": 0.09, "keyboard_only": 0.04, "new_for_show": 0.10, "buys_for_friends": 0.08},
+    adversary_mix={"naive_bot": 0.22, "stealth_bot": 0.30, "human_farm": 0.24,
+                   "aged_sleeper": 0.18, "collector": 0.06},
+    fan_think_s=(7.0, 1.0),
+    stealth_think_s=(3.0, 0.35),
+    stealth_rotates_device=0.8,
+    stealth_card_ring=(3, 8),
+    stealth_transfer=0.6,
+    farm_accounts_per_worker=(3, 8),
+    farm_shares_card=0.8,
+    farm_on_cgnat=0.1,
+    collector_fan_in=(8, 30),
+    bot_entry_perfs=(3, 6),
+    fan_friend_transfer=0.8,
+    p_win=0.3,
+    stealth_max_quantity=0.9,
+)
+
+HARD = Scenario(
+    name="hard",
+    adversary_share=0.25,
+    fan_mix={"regular": 0.26, "household": 0.16, "mobile_cgnat": 0.16, "campus": 0.08,
+             "autofill": 0.12, "keyboard_only": 0.05, "new_for_show": 0.09, "buys_for_friends": 0.08},
+    adversary_mix={"naive_bot": 0.08, "stealth_bot": 0.42, "human_farm": 0.26,
+                   "aged_sleeper": 0.19, "collector": 0.05},
+    fan_think_s=(5.0, 1.15),
+    stealth_think_s=(4.5, 0.7),
+    stealth_rotates_device=0.35,
+    stealth_card_ring=(1, 4),
+    stealth_transfer=0.45,
+    farm_accounts_per_worker=(2, 5),
+    farm_shares_card=0.5,
+    farm_on_cgnat=0.5,
+    collector_fan_in=(4, 14),
+    bot_entry_perfs=(2, 5),
+    fan_friend_transfer=0.9,
+    p_win=0.22,
+    stealth_max_quantity=0.7,
+)
+SCENARIOS = {"standard": STANDARD, "hard": HARD}
+
+
+@dataclass
+class Actor:
+    """One account and the habits that shape its events."""
+
+    account: str
+    label: int
+    kind: str
+    signup_ts: float | None
+    timing: Callable[[], float]
+    form: Callable[[str], dict[str, Any]]
+    ip: Callable[[], str]
+    per_request_ip: bool
+    device: Callable[[], str | None]
+    ua: Callable[[], str]
+    cards: list[str]
+    browse_pages: tuple[int, int]
+    login_fail: float
+    name_hash: str | None = None
+    address_hash: str | None = None
+    email_domain: str = "gmail.com"
+    phone_country: str | None = "+852"
+    reaction_s: tuple[float, float] = (4.0, 0.8)
+    recipients: list[str] = field(default_factory=list)
+
+
+class World:
+    """Generates one log: ids, IP pools, events and performances, then every population."""
+
+    def __init__(self, *, seed: int, scenario: Scenario) -> None:
+        self.rng = random.Random(seed)
+        self.sc = scenario
+        self.lines: list[tuple[float, str]] = []
+        self.labels: dict[str, tuple[int, str]] = {}
+        r = self.rng
+        # The calendar moves with the seed so that no absolute time means anything.
+        self.lottery_open = 1_735_689_600 + r.uniform(0, 400) * DAY
+        self.lottery_close = self.lottery_open + r.uniform(2, 5) * DAY
+        self.draw_ts = self.lottery_close + r.uniform(0.5, 2) * DAY
+        self.sale_ts = self.draw_ts + r.uniform(2, 6) * DAY
+        self.end_ts = self.sale_ts + r.uniform(3, 8) * DAY
+        self.big_event = self.hexid(10)
+        self.big_perfs = [self.hexid(10) for _ in range(r.randint(3, 6))]
+        self.other_events = {self.hexid(10): [self.hexid(10) for _ in range(r.randint(1, 3))]
+                             for _ in range(r.randint(4, 9))}
+        self.prices = {p: r.choice([48000, 68000, 88000, 118000, 158000, 188000])
+                       for p in self.big_perfs}
+        for perfs in self.other_events.values():
+            for p in perfs:
+                self.prices[p] = r.choice([18000, 28000, 38000, 58000])
+        self.cgnat_ips = [self.public_ip() for _ in range(r.randint(20, 60))]
+        self.campus_ips = [self.public_ip() for _ in range(r.randint(3, 8))]
+        self.name_pool = [self.hexid(16) for _ in range(3000)]
+        self.ticket_seq = 0
+
+    # -- identifiers ------------------------------------------------------------------------
+
+    def hexid(self, n: int) -> str:
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def public_ip(self) -> str:
+        r = self.rng
+        if r.random() < 0.12:
+            return "2001:{:x}:{:x}:{:x}::{:x}".format(*(r.getrandbits(16) for _ in range(4)))
+        first = r.choice([14, 42, 58, 61, 101, 103, 110, 112, 113, 116, 119, 124, 175, 180, 182,
+                          202, 203, 210, 218, 219, 220, 223])
+        return f"{first}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+
+    def browser_ua(self) -> str:
+        r = self.rng
+        return r.choice(BROWSER_UAS).format(v=r.randint(118, 131), m=r.randint(0, 6))
+
+    def common_name(self) -> str:
+        # Common names collide: many unrelated fans share one name hash.
+        return self.name_pool[min(int(self.rng.paretovariate(1.1)) - 1, len(self.name_pool) - 1)]
+
+    # -- behaviour models -------------------------------------------------------------------
+
+    def lognormal_gap(self, median: float, sigma: float) -> Callable[[], float]:
+        mu = math.log(median)
+        return lambda: min(self.rng.lognormvariate(mu, sigma), 1500.0)
+
+    def human_form(self, *, speed: float, autofill: bool = False,
+                   keyboard_only: bool = False) -> Callable[[str], dict[str, Any]]:
+        r = self.rng
+        fields = {"signup": 7, "login": 2, "checkout": 6, "lottery_entry": 4}
+
+        def form(kind: str) -> dict[str, Any]:
+            n = fields.get(kind, 4)
+            if r.random() < 0.02:  # an old browser or blocked script sends no telemetry
+                return {"fill_ms": None, "keystrokes": None, "pastes": None,
+                        "pointer_moves": None, "focus_changes": None}
+            if autofill and kind != "lottery_entry":
+                fill = r.lognormvariate(math.log(1800 * n / 4), 0.5)
+                keys = r.randint(0, 4)
+                pastes = r.choice([0, 0, 1])
+            else:
+                fill = r.lognormvariate(math.log(3500 * n * speed), 0.45)
+                keys = max(0, int(r.gauss(9 * n, 3 * n)))
+                pastes = 1 if r.random() < 0.15 else 0
+            pointer = 0 if keyboard_only else max(0, int(r.lognormvariate(math.log(25 * n), 0.6)))
+            focus = n + r.randint(0, 3) + (n if keyboard_only else 0)
+            return {"fill_ms": int(fill), "keystrokes": keys, "pastes": pastes,
+                    "pointer_moves": pointer, "focus_changes": focus}
+
+        return form
+
+    def bot_form(self, *, stealth: float) -> Callable[[str], dict[str, Any]]:
+        """``stealth`` 0 is a raw script, 1 a careful imitation of a person."""
+        r = self.rng
+        fields = {"signup": 7, "login": 2, "checkout": 6, "lottery_entry": 4}
+        sends_nothing = stealth < 0.3 and r.random() < 0.5
+
+        def form(kind: str) -> dict[str, Any]:
+            n = fields.get(kind, 4)
+            if sends_nothing:
+                return {"fill_ms": None, "keystrokes": None, "pastes": None,
+                        "pointer_moves": None, "focus_changes": None}
+            if stealth < 0.3:
+                return {"fill_ms": r.randint(40, 600), "keystrokes": r.choice([0, 0, 9 * n]),
+                        "pastes": 0, "pointer_moves": 0, "focus_changes": r.randint(0, 1)}
+            # Imitations type at an even pace with synthetic mouse paths: plausible, narrower.
+            fill = r.uniform(1500, 3000 + 4500 * stealth) * n / 4
+            keys = int(9 * n * r.uniform(0.9, 1.1))
+            return {"fill_ms": int(fill), "keystrokes": keys,
+                    "pastes": 1 if r.random() < 0.3 * stealth else 0,
+                    "pointer_moves": int(r.uniform(5, 60 * stealth) * n / 4),
+                    "focus_changes": n + (r.randint(0, 2) if stealth > 0.6 else 0)}
+
+        return form
+
+    # -- events -----------------------------------------------------------------------------
+
+    def emit(self, actor: Actor, ts: float, kind: str, session: str, ip: str, device: str | None,
+             ua: str, **fields: Any) -> None:
+        event = {"ts": round(ts, 3), "type": kind, "account": actor.account, "session": session,
+                 "ip": ip, "device": device, "ua": ua, **fields}
+        self.lines.append((ts, json.dumps(event, separators=(",", ":"))))
+
+    def session(self, actor: Actor, start: float, *, login: bool = True,
+                pages: int | None = None, event_id: str | None = None) -> _Session:
+        return _Session(self, actor, start, login=login, pages=pages, event_id=event_id)
+
+    def next_ticket(self) -> str:
+        self.ticket_seq += 1
+        return self.hexid(12)
+
+    def buy(self, s: _Session, perf: str, event_id: str, qty: int, *, hold_success: float,
+            pay_fail: float) -> int:
+        """Hold → order → payment(s). Returns tickets bought."""
+        s.step("hold", event_id=event_id, performance_id=perf, quantity=qty,
+               success=self.rng.random() < hold_success, check_success=True)
+        if not s.last_success:
+            return 0
+        s.form("checkout")
+        order_id = self.hexid(12)
+        amount = self.prices[perf] * qty
+        s.step("order", order_id=order_id, event_id=event_id, performance_id=perf, quantity=qty,
+               amount_minor=amount, currency="HKD")
+        cards = s.actor.cards
+        for attempt in range(3):
+            card = cards[min(attempt, len(cards) - 1)]
+            ok = self.rng.random() > pay_fail
+            s.step("payment", order_id=order_id, amount_minor=amount, currency="HKD", card_fp=card,
+                   success=ok, decline_code=None if ok else self.rng.choice(DECLINES))
+            if ok:
+                return qty
+        return 0
+
+    def transfer(self, s: _Session, to: str, n: int) -> None:
+        for _ in range(n):
+            s.step("ticket_transfer", ticket_id=self.next_ticket(), to_account=to)
+
+    def label(self, actor: Actor) -> None:
+        self.labels[actor.account] = (actor.label, actor.kind)
+
+
+class _Session:
+    """One visit: a session id, an IP policy, a device and a user agent, moving in time."""
+
+    def __init__(self, world: World, actor: Actor, start: float, *, login: bool,
+                 pages: int | None, event_id: str | None) -> None:
+        self.w = world
+        self.actor = actor
+        self.t = start
+        self.id = world.hexid(16)
+        self.ip = actor.ip()
+        self.device = actor.device()
+        self.ua = actor.ua()
+        self.last_success = True
+        r = world.rng
+        n = pages if pages is not None else r.randint(*actor.browse_pages)
+        for _ in range(n):
+            path_event = event_id or r.choice([world.big_event, *world.other_events])
+            self.step("page_view", path=f"/events/{path_event}", event_id=path_event)
+        if login:
+            self.form("login")
+            while r.random() < actor.login_fail:
+                self.step("login", success=False)
+                self.form("login")
+            self.step("login", success=True)
+
+    def step(self, kind: str, check_success: bool = False, **fields: Any) -> None:
+        self.t += self.actor.timing()
+        ip = self.actor.ip() if self.actor.per_request_ip else self.ip
+        if check_success:
+            self.last_success = bool(fields.get("success"))
+        self.w.emit(self.actor, self.t, kind, self.id, ip, self.device, self.ua, **fields)
+
+    def form(self, kind: str) -> None:
+        values = self.actor.form(kind)
+        # The form takes as long to fill as it says it did.
+        self.t += (values["fill_ms"] or 0) / 1000.0
+        self.step("form_submit", form=kind, **values)
+
+
+def _choice_weighted(rng: random.Random, mix: dict[str, float]) -> str:
+    return rng.choices(list(mix), weights=list(mix.values()))[0]
+
+
+class Simulation:
+    """Builds populations in the world and plays the lottery, the draw and the on-sale."""
+
+    def __init__(self, *, accounts: int, seed: int, scenario: Scenario) -> None:
+        self.w = World(seed=seed, scenario=scenario)
+        self.n = accounts
+        self.sc = scenario
+        self.collectors: list[Actor] = []
+
+    # -- populations ------------------------------------------------------------------------
+
+    def fan(self, kind: str, *, household: dict[str, Any] | None = None) -> Actor:
+        w, r, sc = self.w, self.w.rng, self.sc
+        home_ip = w.public_ip()
+        devices = [w.hexid(20) for _ in range(r.choice([1, 1, 1, 2, 2, 3]))]
+        uas = [w.browser_ua() for _ in devices]
+        age_days = r.lognormvariate(math.log(300), 1.1)
+        if kind == "new_for_show":
+            age_days = r.uniform(0.02, 10)
+        signup = w.lottery_open - age_days * DAY
+        if kind == "new_for_show" and r.random() < 0.5:
+            signup = r.uniform(w.lottery_open, w.lottery_close)
+
+        def ip() -> str:
+            if kind == "mobile_cgnat" or r.random() < 0.25:
+                return r.choice(w.cgnat_ips)
+            if kind == "campus" and r.random() < 0.8:
+                return r.choice(w.campus_ips)
+            return home_ip
+
+        def device() -> str | None:
+            return r.choice(devices)
+
+        median, sigma = sc.fan_think_s
+        actor = Actor(
+            account=w.hexid(12), label=0, kind=f"fan:{kind}", signup_ts=signup,
+            timing=w.lognormal_gap(median * r.uniform(0.6, 1.6), sigma * r.uniform(0.8, 1.2)),
+            form=w.human_form(speed=r.uniform(0.6, 1.6), autofill=kind == "autofill"
+                              or r.random() < 0.1, keyboard_only=kind == "keyboard_only"),
+            ip=ip, per_request_ip=False, device=device, ua=lambda: r.choice(uas),
+            cards=[w.hexid(16)] + ([w.hexid(16)] if r.random() < 0.3 else []),
+            browse_pages=(1, 6), login_fail=0.08, name_hash=w.common_name(),
+            address_hash=w.hexid(16) if r.random() < 0.9 else None,
+            email_domain=r.choice(EMAIL_DOMAINS),
+            phone_country=r.choice(PHONE_COUNTRIES) if r.random() < 0.97 else None,
+            reaction_s=(r.uniform(3, 12), 0.8),
+        )
+        if household:
+            actor.ip = household["ip"]
+            actor.cards = household["cards"]
+            actor.address_hash = household["address"]
+            if household.get("devices"):
+                shared = household["devices"]
+                actor.device = lambda: r.choice(shared + devices)
+        return actor
+
+    def adversary(self, kind: str, operator: dict[str, Any]) -> Actor:
+        w, r, sc = self.w, self.w.rng, self.sc
+        if kind == "naive_bot":
+            ua_template = operator["ua"]
+            return Actor(
+                account=w.hexid(12), label=1, kind="bot:naive", signup_ts=operator["signup"]
+                + r.uniform(0, 3 * HOUR),
+                timing=lambda: operator["pace"] + r.uniform(0, 0.08),
+                form=w.bot_form(stealth=0.0), ip=lambda: r.choice(operator["ips"]),
+                per_request_ip=False, device=lambda: operator["device"] if r.random() < 0.7
+                else w.hexid(20), ua=lambda: ua_template, cards=[r.choice(operator["cards"])],
+                browse_pages=(0, 1), login_fail=0.02, name_hash=w.hexid(16),
+                address_hash=r.choice(operator["addresses"]),
+                email_domain=operator["domain"], phone_country="+852",
+                reaction_s=(0.3, 0.3),
+            )
+        if kind in ("stealth_bot", "aged_sleeper"):
+            device_keep = w.hexid(20)
+            rotate = sc.stealth_rotates_device
+            median, sigma = sc.stealth_think_s
+            signup = operator["signup"] + r.uniform(0, 5 * DAY)
+            if kind == "aged_sleeper":
+                signup = w.lottery_open - r.uniform(150, 800) * DAY
+            return Actor(
+                account=w.hexid(12), label=1,
+                kind="bot:stealth" if kind == "stealth_bot" else "bot:aged_sleeper",
+                signup_ts=signup,
+                timing=w.lognormal_gap(median * r.uniform(0.8, 1.25), sigma),
+                form=w.bot_form(stealth=r.uniform(0.5, 1.0)),
+                ip=w.public_ip if r.random() < 0.6 else (lambda: r.choice(w.cgnat_ips)),
+                per_request_ip=r.random() < 0.5 and sc.name == "standard",
+                device=lambda: w.hexid(20) if r.random() < rotate else device_keep,
+                ua=w.browser_ua, cards=[r.choice(operator["cards"])],
+                browse_pages=(0, 2), login_fail=0.03, name_hash=w.common_name()
+                if r.random() < 0.5 else w.hexid(16),
+                address_hash=w.hexid(16), email_domain=r.choice(EMAIL_DOMAINS),
+                phone_country="+852" if r.random() < 0.9 else None,
+                reaction_s=(r.uniform(0.8, 2.5), 0.4),
+            )
+        if kind == "human_farm":
+            worker = operator["worker"]
+            return Actor(
+                account=w.hexid(12), label=1, kind="farm:human", signup_ts=worker["signup"]
+                + r.uniform(0, 2 * DAY),
+                timing=w.lognormal_gap(sc.fan_think_s[0] * 0.6, sc.fan_think_s[1] * 0.8),
+                form=w.human_form(speed=r.uniform(0.4, 0.8), autofill=r.random() < 0.5),
+                ip=worker["ip"], per_request_ip=False,
+                device=lambda: r.choice(worker["devices"]), ua=lambda: worker["ua"],
+                cards=[r.choice(operator["cards"])] if r.random() < sc.farm_shares_card
+                else [w.hexid(16)],
+                browse_pages=(0, 2), login_fail=0.05, name_hash=w.hexid(16),
+                address_hash=r.choice(operator["addresses"]) if r.random() < 0.5 else w.hexid(16),
+                email_domain=r.choice(EMAIL_DOMAINS), phone_country="+852",
+                reaction_s=(r.uniform(1.5, 5), 0.6),
+            )
+        raise ValueError(kind)
+
+    def collector(self) -> Actor:
+        w, r = self.w, self.w.rng
+        home = w.public_ip()
+        device = w.hexid(20)
+        ua = w.browser_ua()
+        return Actor(
+            account=w.hexid(12), label=1, kind="collector", signup_ts=w.lottery_open
+            - r.uniform(20, 400) * DAY, timing=w.lognormal_gap(5, 0.9),
+            form=w.human_form(speed=0.8, autofill=True), ip=lambda: home, per_request_ip=False,
+            device=lambda: device, ua=lambda: ua, cards=[w.hexid(16)], browse_pages=(0, 3),
+            login_fail=0.05, name_hash=w.hexid(16), address_hash=w.hexid(16),
+        )
+
+    # -- the story --------------------------------------------------------------------------
+
+    def run(self, progress: bool = False) -> World:
+        w, r, sc = self.w, self.w.rng, self.sc
+        n_adv = round(self.n * sc.adversary_share)
+        n_fans = self.n - n_adv
+        actors: list[Actor] = []
+        fans: list[Actor] = []
+        while len(fans) < n_fans:
+            kind = _choice_weighted(r, sc.fan_mix)
+            if kind == "household":
+                size = min(r.randint(2, 4), n_fans - len(fans))
+                house_ip = w.public_ip()
+                house = {"ip": (lambda ip=house_ip: ip), "cards": [w.hexid(16)],
+                         "address": w.hexid(16),
+                         "devices": [w.hexid(20)] if r.random() < 0.5 else []}
+                fans.extend(self.fan("household", household=house) for _ in range(size))
+            else:
+                fans.append(self.fan(kind))
+        actors.extend(fans)
+
+        n_collectors = max(1, int(n_adv * sc.adversary_mix["collector"]))
+        self.collectors = [self.collector() for _ in range(n_collectors)]
+        adversaries: list[Actor] = list(self.collectors)
+        while len(adversaries) < n_adv:
+            kind = _choice_weighted(r, {k: v for k, v in sc.adversary_mix.items()
+                                        if k != "collector"})
+            adversaries.extend(self.operation(kind, n_adv - len(adversaries)))
+        actors.extend(adversaries)
+
+        iterator: Any = actors
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(actors, desc="simulating accounts", unit="acct")
+        for actor in iterator:
+            w.label(actor)
+            self.life(actor, fans)
+        return w
+
+    def operation(self, kind: str, room: int) -> list[Actor]:
+        """One operator's ring of accounts: they share what that operator has to share."""
+        w, r, sc = self.w, self.w.rng, self.sc
+        base_signup = w.lottery_open - r.uniform(1, 25) * DAY
+        collectors = r.sample(self.collectors, k=min(len(self.collectors), r.randint(1, 2)))
+        if kind == "naive_bot":
+            size = min(r.randint(10, 60), room)
+            op = {"signup": base_signup, "pace": r.uniform(0.15, 0.9),
+                  "ips": [w.public_ip() for _ in range(r.randint(1, 4))], "device": w.hexid(20),
+                  "ua": r.choice(AUTOMATION_UAS).format(v=r.randint(110, 131), m=r.randint(20, 32)),
+                  "cards": [w.hexid(16) for _ in range(max(1, size // r.randint(4, 10)))],
+                  "addresses": [w.hexid(16) for _ in range(r.randint(1, 3))],
+                  "domain": w.hexid(8) + ".net"}
+            ring = [self.adversary(kind, op) for _ in range(size)]
+        elif kind in ("stealth_bot", "aged_sleeper"):
+            size = min(r.randint(8, 50), room)
+            per_card = r.randint(*sc.stealth_card_ring)
+            op = {"signup": base_signup, "cards": [w.hexid(16) for _ in
+                                                   range(max(1, size // per_card))]}
+            ring = [self.adversary(kind, op) for _ in range(size)]
+        else:
+            size = min(r.randint(6, 40), room)
+            op = {"cards": [w.hexid(16) for _ in range(max(1, size // r.randint(3, 6)))],
+                  "addresses": [w.hexid(16) for _ in range(r.randint(1, 4))]}
+            ring = []
+            while len(ring) < size:
+                shared_ip = r.choice(w.cgnat_ips) if r.random() < sc.farm_on_cgnat else None
+                home = w.public_ip()
+                worker = {"signup": base_signup + r.uniform(0, 10) * DAY,
+                          "ip": (lambda s=shared_ip, h=home: s or h),
+                          "devices": [w.hexid(20) for _ in range(r.randint(1, 2))],
+                          "ua": w.browser_ua()}
+                op["worker"] = worker
+                per_worker = r.randint(*sc.farm_accounts_per_worker)
+                ring.extend(self.adversary(kind, op) for _ in range(min(per_worker,
+                                                                       size - len(ring))))
+        for actor in ring:
+            hands_on = kind != "stealth_bot" or r.random() < sc.stealth_transfer
+            actor.recipients = [c.account for c in collectors] if hands_on else []
+        return ring
+
+    def life(self, a: Actor, fans: list[Actor]) -> None:
+        w, r, sc = self.w, self.w.rng, self.sc
+        is_bot = a.label == 1 and a.kind != "collector"
+        signup_in_log = a.signup_ts is not None and a.signup_ts > w.lottery_open - 365 * DAY
+        if signup_in_log:
+            s = w.session(a, a.signup_ts, login=False, pages=r.randint(0, 2))
+            s.form("signup")
+            s.step("signup", email_domain=a.email_domain, phone_country=a.phone_country,
+                   name_hash=a.name_hash, address_hash=a.address_hash)
+        # Browsing before the show: fans look around, sleepers stay dormant.
+        visits = 0 if a.kind == "bot:aged_sleeper" else r.randint(0, 3 if not is_bot else 1)
+        for _ in range(visits):
+            start = max(a.signup_ts or 0, w.lottery_open - 30 * DAY) + r.uniform(0, 29) * DAY
+            if start < w.lottery_open:
+                w.session(a, start)
+        if a.kind == "collector":
+            for _ in range(r.randint(1, 4)):
+                w.session(a, r.uniform(w.lottery_open, w.end_ts))
+            return
+
+        # Lottery entries.
+        tickets_won: list[tuple[str, int]] = []
+        if is_bot:
+            n_entries = min(r.randint(*sc.bot_entry_perfs), len(w.big_perfs))
+            qty_of = (lambda: 4 if r.random() < sc.stealth_max_quantity  # noqa: E731
+                      else r.randint(2, 4))
+        else:
+            n_entries = 0 if r.random() < 0.2 else min(r.choices([1, 2, 3], [70, 24, 6])[0],
+                                                     len(w.big_perfs))
+            if a.kind == "fan:buys_for_friends":
+                qty_of = lambda: 4  # noqa: E731
+            else:
+                qty_of = lambda: r.choices([1, 2, 3, 4], [25, 50, 12, 13])[0]  # noqa: E731
+        if n_entries:
+            start = max(w.lottery_open, a.signup_ts or 0) + (
+                r.uniform(0, 0.3) * DAY if is_bot else r.uniform(0, 1) * (w.lottery_close
+                                                                         - w.lottery_open))
+            s = w.session(a, start, event_id=w.big_event)
+            for perf in r.sample(w.big_perfs, n_entries):
+                qty = qty_of()
+                s.step("page_view", path=f"/events/{w.big_event}/{perf}", event_id=w.big_event)
+                s.form("lottery_entry")
+                s.step("lottery_entry", event_id=w.big_event, performance_id=perf, quantity=qty)
+                if r.random() < sc.p_win:
+                    tickets_won.append((perf, qty))
+
+        bought = 0
+        for perf, qty in tickets_won:
+            start = w.draw_ts + r.uniform(0.01, 2) * DAY
+            s = w.session(a, start, pages=r.randint(0, 2), event_id=w.big_event)
+            bought += w.buy(s, perf, w.big_event, qty, hold_success=0.98, pay_fail=0.06)
+
+        # First-come on-sale: those without tickets queue at the opening.
+        goes_to_sale = (is_bot and r.random() < 0.9) or (not is_bot and not tickets_won
+                                                         and r.random() < 0.55)
+        if goes_to_sale:
+            start = w.sale_ts - r.uniform(60, 900)
+            s = w.session(a, start, pages=r.randint(0, 2), event_id=w.big_event)
+            s.t = max(s.t, w.sale_ts - 30)
+            s.step("queue_join", event_id=w.big_event)
+            s.t = w.sale_ts + r.expovariate(1 / 600)  # admitted when the queue reaches them
+            rounds = r.randint(1, 3) if is_bot else 1
+            for _ in range(rounds):
+                perf = r.choice(w.big_perfs)
+                s.step("page_view", path=f"/events/{w.big_event}/{perf}", event_id=w.big_event)
+                s.t += r.lognormvariate(math.log(a.reaction_s[0]), a.reaction_s[1])
+                bought += w.buy(s, perf, w.big_event, qty_of(), hold_success=0.45 if is_bot
+                                else 0.55, pay_fail=0.08 if is_bot else 0.04)
+
+        # Everyday purchases for other shows.
+        for _ in range(r.choices([0, 1, 2], [65, 28, 7])[0] if not is_bot else r.randint(0, 1)):
+            event_id = r.choice(list(w.other_events))
+            perf = r.choice(w.other_events[event_id])
+            s = w.session(a, r.uniform(w.lottery_open - 20 * DAY, w.end_ts), event_id=event_id)
+            bought += w.buy(s, perf, event_id, qty_of() if is_bot else r.randint(1, 3),
+                            hold_success=0.9, pay_fail=0.03)
+
+        # Handing tickets on: scalpers to their collectors, fans to friends.
+        if bought and a.recipients:
+            s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=0)
+            for to in a.recipients:
+                w.transfer(s, to, max(1, bought // len(a.recipients)))
+        elif bought >= 2 and a.kind == "fan:buys_for_friends" and r.random() < sc.fan_friend_transfer:
+            s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=r.randint(0, 2))
+            for friend in r.sample(fans, k=min(len(fans), r.randint(1, 3))):
+                w.transfer(s, friend.account, r.randint(1, 2))
+        elif bought >= 2 and a.label == 0 and r.random() < 0.04:
+            s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=r.randint(0, 2))
+            w.transfer(s, r.choice(fans).account, 1)
+
+
+def simulate(*, accounts: int, seed: int, scenario: str = "standard",
+             progress: bool = False) -> World:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: choose {', '.join(SCENARIOS)}")
+    if accounts < 1:
+        raise ValueError("accounts must be at least 1")
+    return Simulation(accounts=accounts, seed=seed, scenario=SCENARIOS[scenario]).run(progress)
+
+
+def write(world: World, out: str | Path) -> tuple[Path, Path]:
+    """Write ``log.jsonl`` (time order) and ``labels.csv`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path, labels_path = out / "log.jsonl", out / "labels.csv"
+    world.lines.sort(key=lambda item: item[0])
+    with open(log_path, "w", encoding="utf-8") as fh:
+        for start in range(0, len(world.lines), 50000):
+            fh.write("\n".join(line for _, line in world.lines[start:start + 50000]))
+            fh.write("\n")
+    with open(labels_path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["account", "label", "kind"])
+        for account, (label, kind) in world.labels.items():
+            writer.writerow([account, label, kind])
+    return log_path, labels_path

@@ -1,0 +1,120 @@
+"""Training, model files and their versions, thresholds, scoring and reasons."""
+
+import joblib
+import numpy as np
+import pytest
+
+from smarttickets.risk import model as M
+from smarttickets.risk import simulate
+
+
+def test_tiny_training_run_separates_the_populations(tiny_model_path, tiny_log):
+    # given a model trained on a tiny simulated log
+    trained = M.load(tiny_model_path)
+
+    # when it scores a log from another seed
+    other = simulate.write(simulate.simulate(accounts=400, seed=99), tiny_log[0].parent / "other")
+    data = M.load_dataset(*other)
+    result = trained.assess(data.table)
+    scores = result.scores[data.rows]
+    decisions = [result.decisions[i] for i in data.rows]
+    metrics = M.evaluate(scores, data.y, decisions)
+
+    # then it ranks scalpers above fans and blocks no fan
+    assert metrics["roc_auc"] > 0.95
+    assert metrics["fans_block"] == 0
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert trained.features == M.F.FEATURES
+    assert trained.training_hash == M.file_sha256(*tiny_log)
+    assert trained.model_version.startswith("hgb-" + trained.training_hash[:12])
+    th = trained.thresholds
+    assert 0 <= th.challenge <= th.review <= th.block <= 1
+    assert set(trained.metrics["validation"]) >= {"roc_auc", "recall_at_1pct_fpr", "fans_block"}
+
+
+def test_fast_tree_walk_equals_sklearn(tiny_model_path, tiny_log):
+    trained = M.load(tiny_model_path)
+    X = M.load_dataset(tiny_log[0], None).table.X[:50]
+
+    one_by_one = np.array([trained.raw(X[i:i + 1])[0] for i in range(len(X))])
+
+    assert np.allclose(one_by_one, trained.estimator.decision_function(X), rtol=0, atol=1e-9)
+
+
+def test_model_of_another_format_version_is_refused(tiny_model_path, tmp_path):
+    # given a model file written by a future version
+    envelope = joblib.load(tiny_model_path)
+    envelope["format_version"] = M.FORMAT_VERSION + 1
+    joblib.dump(envelope, tmp_path / "future.joblib")
+
+    # when it is loaded, then it is refused with a message naming both versions
+    with pytest.raises(M.ModelError, match=r"format version 2; .* reads format version 1"):
+        M.load(tmp_path / "future.joblib")
+
+
+def test_foreign_or_missing_model_files_are_refused(tmp_path):
+    joblib.dump({"weights": [1, 2, 3]}, tmp_path / "other.joblib")
+    (tmp_path / "junk.joblib").write_bytes(b"not a pickle")
+
+    with pytest.raises(M.ModelError, match="not a SmartTickets risk model"):
+        M.load(tmp_path / "other.joblib")
+    with pytest.raises(M.ModelError, match="cannot be read"):
+        M.load(tmp_path / "junk.joblib")
+    with pytest.raises(M.ModelError, match="does not exist"):
+        M.load(tmp_path / "absent.joblib")
+
+
+def test_training_without_labels_is_refused(tiny_log, tmp_path):
+    log_path, labels_path = tiny_log
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("account,label,kind\n")
+    fans_only = tmp_path / "fans.csv"
+    fans_only.write_text("account,label,kind\n" + "".join(
+        line.replace(",1,", ",0,") + "\n"
+        for line in labels_path.read_text().splitlines()[1:]))
+
+    with pytest.raises(M.ModelError, match="missing or empty"):
+        M.train(log_path, tmp_path / "absent.csv")
+    with pytest.raises(M.ModelError, match="missing or empty"):
+        M.train(log_path, empty)
+    with pytest.raises(M.ModelError, match="no account in the labels file"):
+        M.train(log_path, header_only)
+    with pytest.raises(M.ModelError, match=r"no scalper/bot \(label 1\) accounts"):
+        M.train(log_path, fans_only)
+
+
+def test_thresholds_put_block_above_every_validation_fan():
+    scores = np.array([0.01, 0.02, 0.2, 0.6, 0.95, 0.99])
+    y = np.array([0, 0, 0, 0, 1, 1])
+
+    th = M.choose_thresholds(scores, y)
+
+    assert th.block == 0.9  # halfway from the top fan (0.6) would be 0.8; the floor is 0.9
+    assert th.challenge <= th.review <= th.block
+    assert th.decide(0.95) == "block"
+    assert th.decide(0.0) == "allow"
+
+
+def test_block_needs_activity_and_readable_reasons(tiny_model_path):
+    trained = M.load(tiny_model_path)
+    X = np.zeros((2, len(trained.features)))
+    X[1, trained.features.index("entries")] = 3
+    high = np.array([0.999, 0.999])
+
+    decisions = trained.decide(X, high, [[], [M.MODEL_UNAVAILABLE, M.MODEL_UNAVAILABLE]],
+                               M.Thresholds(challenge=0.1, review=0.5, block=0.9))
+
+    assert decisions == ["review", "block"]
+
+
+def test_reasons_are_short_sentences_with_numbers(tiny_model_path):
+    trained = M.load(tiny_model_path)
+    X = np.array([trained.fan_quantiles[1]])
+    X[0, trained.features.index("card_share")] = 6
+    trained.directions[trained.features.index("card_share")] = 1
+
+    reasons = trained.reasons(X)[0]
+
+    assert "7 accounts share one payment card" in [r.text for r in reasons]
