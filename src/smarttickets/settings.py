@@ -281,6 +281,10 @@ STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
 
+# Lottery: key that encrypts organizers' seeds at rest (derived from SECRET_KEY when unset, so
+# set it before rotating SECRET_KEY).
+LOTTERY_SEED_KEY = env("LOTTERY_SEED_KEY")
+
 # Ticket credentials: Ed25519 issuer keys (JSON key entries; generated under ./var when unset
 # outside production) and the key from which per-ticket TOTP fallback secrets are derived.
 TICKET_SIGNING_KEYS = env("TICKET_SIGNING_KEYS")
