@@ -16,7 +16,10 @@ from smarttickets.booking.client import client_ip, device_id
 from smarttickets.booking.exceptions import InvalidSelection
 from smarttickets.booking.models import Hold, Order
 from smarttickets.core import clock
+from smarttickets.core.exceptions import DomainError
 from smarttickets.core.idempotency import idempotent
+from smarttickets.risk import gates as risk_gates
+from smarttickets.risk import telemetry as risk_telemetry
 
 router = Router(tags=["booking"])
 AUTH = [token_auth, django_auth]
@@ -87,9 +90,11 @@ class OrderOut(Schema):
     ticket_ids: list[int]
 
 
-def hold_out(hold: Hold) -> dict:
+def hold_out(hold: Hold, *, new: bool = False) -> dict:
     items = selectors.hold_items(hold=hold)
-    order = Order.objects.filter(hold=hold).values_list("code", flat=True).first()
+    # A hold made by this very request has no order yet.
+    order = None if new else Order.objects.filter(hold=hold).values_list("code",
+                                                                          flat=True).first()
     return {
         "id": hold.pk, "performance_id": hold.performance_id, "state": hold.state,
         "quantity": hold.quantity, "expires_at": hold.expires_at,
@@ -132,11 +137,22 @@ def create_hold(request: HttpRequest, performance_id: int, payload: HoldIn):
         raise InvalidSelection(_("Send seat_ids, or zone_id with quantity."))
     selection = services.Selection(zone_id=payload.zone_id, quantity=payload.quantity,
                                    seat_ids=tuple(payload.seat_ids))
-    hold = services.create_hold(user=request.auth, performance=performance, selection=selection,
-                                now=clock.now(), ip=client_ip(request),
-                                device_id=device_id(request),
-                                entitlement_id=payload.entitlement_id)
-    return Status(201, hold_out(hold))
+    risk_fields = {"event_id": performance.event_id, "performance_id": performance.pk,
+                   "quantity": payload.quantity or len(payload.seat_ids)}
+    risk_gates.check(attempt=risk_gates.attempt_from_request(
+        request, object_type="events.performance", object_id=performance.pk, **risk_fields),
+        checkpoint="hold")
+    try:
+        hold = services.create_hold(user=request.auth, performance=performance,
+                                    selection=selection, now=clock.now(), ip=client_ip(request),
+                                    device_id=device_id(request),
+                                    entitlement_id=payload.entitlement_id)
+    except DomainError:
+        risk_telemetry.record_hold(request, request.auth, success=False, **risk_fields)
+        raise
+    risk_telemetry.record_hold(request, request.auth, success=True, hold_id=hold.pk,
+                               **risk_fields)
+    return Status(201, hold_out(hold, new=True))
 
 
 @router.get("/holds/{hold_id}", auth=AUTH, response={200: HoldOut, 404: Error},

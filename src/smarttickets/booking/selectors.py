@@ -88,6 +88,9 @@ def access_live_hold_by_user(*, hold_id: int, user, now: datetime) -> Hold:
 
 
 def hold_items(*, hold: Hold) -> list[HoldItem]:
+    fresh = getattr(hold, "_prefetched_objects_cache", {}).get("items")
+    if fresh is not None and not any(i.seat_id for i in fresh):
+        return list(fresh)  # just recorded, zones attached: no need to read them back
     return list(HoldItem.objects.filter(hold=hold).select_related("zone", "seat__section")
                 .order_by("pk"))
 

@@ -7,6 +7,7 @@ Lock order everywhere: hold → order → card lock → buckets (pk order) → s
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils.formats import date_format
@@ -45,9 +47,10 @@ from smarttickets.booking.models import (
     SeatClaim,
 )
 from smarttickets.booking.seating import Spot, Stage, best_seats
-from smarttickets.core.audit import log_action
-from smarttickets.core.exceptions import InvalidInput, NotFound
+from smarttickets.core.audit import log_action, mask
+from smarttickets.core.exceptions import DomainError, InvalidInput, NotFound
 from smarttickets.core.locking import retry_on_contention
+from smarttickets.core.models import AuditEntry
 from smarttickets.core.money import to_minor
 from smarttickets.events.models import Event, Performance, PriceZone, Seat
 
@@ -98,19 +101,49 @@ def check_sale_open(*, performance: Performance, now: datetime) -> None:
         raise SaleNotOpen(why)
 
 
-def _bump_velocity(*, kind: str, subject: str, limit: int, now: datetime) -> None:
-    """Fixed 10-minute window counter in the cache (Redis in production, shared by servers)."""
-    if not subject:
+VELOCITY_WINDOW_S = 600
+
+
+def _count_attempts(keys: list[str]) -> list[int]:
+    """Add one attempt under each key and return the new counts. On Redis, one round trip
+    (SET NX + INCR per key in one pipeline) instead of two per key."""
+    client = None
+    if isinstance(cache, RedisCache):
+        with contextlib.suppress(AttributeError):  # Django's client internals moved
+            client = cache._cache.get_client(write=True)
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            full = cache.make_and_validate_key(key)
+            pipe.set(full, 0, ex=VELOCITY_WINDOW_S + 100, nx=True)
+            pipe.incr(full)
+        return [int(n) for n in pipe.execute()[1::2]]
+    counts = []
+    for key in keys:
+        cache.add(key, 0, timeout=VELOCITY_WINDOW_S + 100)
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=VELOCITY_WINDOW_S + 100)
+            counts.append(1)
+    return counts
+
+
+def _check_velocity(*, ip: str | None, device_id: str, now: datetime) -> None:
+    """Fixed 10-minute window counters in the cache (Redis in production, shared by servers)
+    per network address and per device."""
+    window = int(now.timestamp()) // VELOCITY_WINDOW_S
+    checks = [(kind, subject, limit) for kind, subject, limit in (
+        (LimitHit.Limit.IP, ip or "", _setting("BOOKING_IP_HOLDS_PER_10MIN", 300)),
+        (LimitHit.Limit.DEVICE, device_id, _setting("BOOKING_DEVICE_HOLDS_PER_10MIN", 20)),
+    ) if subject]
+    if not checks:
         return
-    window = int(now.timestamp()) // 600
-    key = f"booking:velocity:{kind}:{subject}:{window}"
-    cache.add(key, 0, timeout=700)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=700)
-        count = 1
-    if count > limit:
+    counts = _count_attempts([f"booking:velocity:{kind}:{subject}:{window}"
+                              for kind, subject, _limit in checks])
+    for (kind, _subject, limit), count in zip(checks, counts, strict=True):
+        if count <= limit:
+            continue
         if kind == LimitHit.Limit.IP:
             message = _("Too many booking attempts from your network. Please wait a few "
                         "minutes and try again.")
@@ -124,28 +157,19 @@ def units_counted_for(*, user_id: int, performance_id: int, now: datetime,
                       except_entitlement_id: int | None = None) -> int:
     """Units a buyer has for a performance: live unexpired holds + valid tickets + open
     entitlements. One round trip."""
-    from smarttickets.tickets.models import Ticket  # tickets → booking; a read only
+    return units_counted_for_many(
+        user_ids=[user_id], performance_id=performance_id, now=now,
+        except_entitlement_ids=[except_entitlement_id] if except_entitlement_id else [],
+    )[user_id]
 
-    hold_t = Hold._meta.db_table
-    ent_t = Entitlement._meta.db_table
-    ticket_t = Ticket._meta.db_table
-    order_t = Order._meta.db_table
-    # Table names come from model metadata; every value is a query parameter.
-    sql = (
-        f"SELECT (SELECT COALESCE(SUM(quantity), 0) FROM {hold_t} "  # noqa: S608
-        f"  WHERE user_id = %s AND performance_id = %s AND state = %s AND expires_at > %s)"
-        f" + (SELECT COUNT(*) FROM {ticket_t} t JOIN {order_t} o ON o.id = t.order_id "
-        f"  WHERE o.buyer_id = %s AND t.performance_id = %s AND t.state = %s)"
-        f" + (SELECT COALESCE(SUM(quantity), 0) FROM {ent_t} "
-        f"  WHERE user_id = %s AND performance_id = %s AND state = %s AND expires_at > %s"
-        f"  AND id <> %s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, performance_id, Hold.State.LIVE, now,
-                             user_id, performance_id, Ticket.State.VALID,
-                             user_id, performance_id, Entitlement.State.OPEN, now,
-                             except_entitlement_id or 0])
-        return int(cursor.fetchone()[0])
+
+def audit_entry(*, action: str, obj, actor: User | None, now: datetime,
+                data: dict | None = None) -> AuditEntry:
+    """An unsaved audit entry, exactly as ``log_action`` writes it, for one bulk INSERT."""
+    return AuditEntry(created_at=now,
+                      actor=actor if getattr(actor, "is_authenticated", False) else None,
+                      action=action, object_type=obj._meta.label_lower, object_id=str(obj.pk),
+                      data=mask(data or {}))
 
 
 def record_limit_hit(*, exc: BookingLimitReached, user: User | None, performance_id: int | None,
@@ -262,14 +286,13 @@ def create_hold(*, user: User, performance: Performance, selection: Selection, n
     event = performance.event
     check_identity(user=user)
     try:
-        _bump_velocity(kind=LimitHit.Limit.IP, subject=ip or "",
-                       limit=_setting("BOOKING_IP_HOLDS_PER_10MIN", 300), now=now)
-        _bump_velocity(kind=LimitHit.Limit.DEVICE, subject=device_id,
-                       limit=_setting("BOOKING_DEVICE_HOLDS_PER_10MIN", 20), now=now)
+        _check_velocity(ip=ip, device_id=device_id, now=now)
         return _create_hold(user=user, performance=performance, event=event,
                             selection=selection, now=now, ip=ip, device_id=device_id,
                             entitlement_id=entitlement_id)
     except BookingLimitReached as exc:
+        if getattr(exc, "recorded", False):  # the per-person limit, kept by record_holds
+            raise
         subject = {LimitHit.Limit.IP: ip or "", LimitHit.Limit.DEVICE: device_id}.get(
             exc.limit, str(user.pk))
         record_limit_hit(exc=exc, user=user, performance_id=performance.pk, subject=subject,
@@ -327,11 +350,11 @@ def _create_hold(*, user: User, performance: Performance, event: Event, selectio
 
     for attempt in range(4):
         try:
-            return _take_and_record(user=user, performance=performance, event=event,
-                                    zones=zones, zone_units=zone_units, seat_ids=seat_ids,
-                                    seat_zone=seat_zone if seat_ids else {}, quantity=quantity,
-                                    now=now, ip=ip, device_id=device_id,
-                                    entitlement=entitlement)
+            return _record_hold(HoldRequest(
+                user=user, performance=performance, event=event, zones=zones,
+                zone_units=zone_units, seat_ids=seat_ids,
+                seat_zone=seat_zone if seat_ids else {}, quantity=quantity, now=now, ip=ip,
+                device_id=device_id, entitlement=entitlement))
         except SoldOut:
             # Expired holds stop counting at once: free them, then try once more.
             if attempt == 0 and any(sweep_expired(performance_id=performance.pk, zone_id=z,
@@ -356,64 +379,232 @@ def _create_hold(*, user: User, performance: Performance, event: Event, selectio
     raise AssertionError("unreachable")
 
 
-def _take_and_record(*, user: User, performance: Performance, event: Event,
-                     zones: dict[int, PriceZone], zone_units: Counter, seat_ids: list[int],
-                     seat_zone: dict[int, PriceZone], quantity: int, now: datetime,
-                     ip: str | None, device_id: str, entitlement: Entitlement | None) -> Hold:
+@dataclass(slots=True)
+class HoldRequest:
+    """A validated hold request, ready to be recorded (alone or in a group commit)."""
+
+    user: User
+    performance: Performance
+    event: Event
+    zones: dict[int, PriceZone]
+    zone_units: Counter
+    seat_ids: list[int]
+    seat_zone: dict[int, PriceZone]
+    quantity: int
+    now: datetime
+    ip: str | None
+    device_id: str
+    entitlement: Entitlement | None
+
+
+def _record_hold(request: HoldRequest) -> Hold:
+    """Record one hold: through the process's group commit when it is on (PostgreSQL, see
+    groupcommit.py), else in this thread. Either way it is ``record_holds`` that writes."""
+    from smarttickets.booking import groupcommit
+
+    if groupcommit.enabled() and not connection.in_atomic_block:
+        result = groupcommit.submit(request)
+    else:
+        result = record_holds([request])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def units_counted_for_many(*, user_ids: list[int], performance_id: int, now: datetime,
+                           except_entitlement_ids: list[int]) -> dict[int, int]:
+    """``units_counted_for`` for many buyers of one performance, in one round trip."""
+    from smarttickets.tickets.models import Ticket
+
+    users = ", ".join(["%s"] * len(user_ids))
+    ents = ", ".join(["%s"] * len(except_entitlement_ids)) or "0"
+    # Table names come from model metadata, placeholders are generated; values are parameters.
+    sql = (
+        f"SELECT user_id, SUM(n) FROM ("  # noqa: S608
+        f" SELECT user_id, quantity AS n FROM {Hold._meta.db_table}"
+        f"  WHERE performance_id = %s AND user_id IN ({users}) AND state = %s"
+        f"  AND expires_at > %s"
+        f" UNION ALL SELECT o.buyer_id, 1 FROM {Ticket._meta.db_table} t"
+        f"  JOIN {Order._meta.db_table} o ON o.id = t.order_id"
+        f"  WHERE t.performance_id = %s AND o.buyer_id IN ({users}) AND t.state = %s"
+        f" UNION ALL SELECT user_id, quantity FROM {Entitlement._meta.db_table}"
+        f"  WHERE performance_id = %s AND user_id IN ({users}) AND state = %s"
+        f"  AND expires_at > %s AND id NOT IN ({ents})"
+        f") AS counted GROUP BY user_id"
+    )
+    params = [performance_id, *user_ids, Hold.State.LIVE, now,
+              performance_id, *user_ids, Ticket.State.VALID,
+              performance_id, *user_ids, Entitlement.State.OPEN, now, *except_entitlement_ids]
+    counts = dict.fromkeys(user_ids, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for user_id, n in cursor.fetchall():
+            counts[user_id] = int(n)
+    return counts
+
+
+def _take_zone(performance: Performance, zone_id: int, n: int) -> bool:
+    if inventory.take_units(performance_id=performance.pk, zone_id=zone_id, n=n):
+        return True
+    if InventoryBucket.objects.filter(performance=performance, zone_id=zone_id).exists():
+        return False
+    inventory.ensure_inventory(performance=performance)
+    return inventory.take_units(performance_id=performance.pk, zone_id=zone_id, n=n)
+
+
+def record_holds(requests: list[HoldRequest]) -> list[Hold | DomainError]:
+    """Record the holds of one performance in ONE transaction: the group commit.
+
+    Per request the result is its Hold or the DomainError that refused it (nothing of a refused
+    request is kept). The batch pays once for what one hold used to pay each time: the buyers'
+    row locks and per-person counts are one query each, every zone's counter is bumped by one
+    conditional UPDATE for the whole batch, holds, items and audit entries are bulk INSERTs, and
+    there is one commit. Another error (lost connection, deadlock) rolls back the whole batch.
+    Lock order as everywhere: buyers (pk order) → buckets (zone order) → seat claims.
+    """
+    performance = requests[0].performance
+    if any(r.performance.pk != performance.pk for r in requests):
+        raise ValueError("record_holds takes the requests of one performance")
+    now = min(r.now for r in requests)
+    results: list[Hold | DomainError | None] = [None] * len(requests)
     with transaction.atomic():
-        # The buyer's row serialises only that buyer's concurrent requests (the per-person
-        # limit spans orders); other buyers never wait on it.
-        list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
-        have = units_counted_for(user_id=user.pk, performance_id=performance.pk, now=now,
-                                 except_entitlement_id=entitlement.pk if entitlement else None)
-        if have + quantity > event.per_person_limit:
-            raise BookingLimitReached(
-                _("You can have at most %(limit)d tickets for this performance; you already "
-                  "have %(have)d.") % {"limit": event.per_person_limit, "have": have},
-                limit=LimitHit.Limit.PER_PERSON, status=409)
-        if entitlement is not None:
+        # The buyers' rows serialise only those buyers' concurrent requests (the per-person
+        # limit spans orders); other buyers never wait. NO KEY: inserts that merely reference
+        # a user (audit entries, other holds) are not blocked by it.
+        user_ids = sorted({r.user.pk for r in requests})
+        list(User.objects.select_for_update(no_key=True).filter(pk__in=user_ids)
+             .order_by("pk").values_list("pk"))
+        have = units_counted_for_many(
+            user_ids=user_ids, performance_id=performance.pk, now=now,
+            except_entitlement_ids=[r.entitlement.pk for r in requests if r.entitlement])
+        hits = []
+        active: list[int] = []
+        for i, r in enumerate(requests):
+            limit = r.event.per_person_limit
+            if have[r.user.pk] + r.quantity > limit:
+                exc = BookingLimitReached(
+                    _("You can have at most %(limit)d tickets for this performance; you "
+                      "already have %(have)d.") % {"limit": limit, "have": have[r.user.pk]},
+                    limit=LimitHit.Limit.PER_PERSON, status=409)
+                exc.recorded = True
+                results[i] = exc
+                hits.append(LimitHit(created_at=r.now, limit=exc.limit, user=r.user,
+                                     performance_id=performance.pk, subject=str(r.user.pk),
+                                     data={"selection": {"zone_id": min(r.zone_units),
+                                                         "quantity": r.quantity,
+                                                         "seat_ids": r.seat_ids}}))
+                continue
+            have[r.user.pk] += r.quantity
+            active.append(i)
+        audit: list[AuditEntry] = []
+        for i in [i for i in active if requests[i].entitlement is not None]:
+            r = requests[i]
+            ent = r.entitlement
             # Its units are already in the counters: they move to the hold, the rest go back.
-            if not Entitlement.objects.filter(pk=entitlement.pk,
-                                              state=Entitlement.State.OPEN).update(
-                    state=Entitlement.State.USED, closed_at=now):
-                raise NotFound(_("That purchase entitlement does not exist or is no longer "
-                                 "valid."))
-            inventory.give_back_units(performance_id=performance.pk,
-                                      zone_id=entitlement.zone_id,
-                                      n=entitlement.quantity - quantity)
-            log_action(action="entitlement.used", obj=entitlement, actor=user, now=now,
-                       data={"quantity": quantity})
-        else:
-            for zone_id in sorted(zone_units):
-                if not inventory.take_units(performance_id=performance.pk, zone_id=zone_id,
-                                            n=zone_units[zone_id]):
-                    if not InventoryBucket.objects.filter(performance=performance,
-                                                          zone_id=zone_id).exists():
-                        inventory.ensure_inventory(performance=performance)
-                        if inventory.take_units(performance_id=performance.pk,
-                                                zone_id=zone_id, n=zone_units[zone_id]):
-                            continue
-                    raise SoldOut(_("Sorry, %(zone)s does not have %(n)d tickets left.")
-                                  % {"zone": zones[zone_id].name, "n": zone_units[zone_id]})
-        hold = Hold.objects.create(user=user, performance=performance, quantity=quantity,
-                                   created_at=now,
-                                   expires_at=now + timedelta(minutes=event.hold_minutes),
-                                   entitlement=entitlement, ip=ip, device_id=device_id[:64])
-        if seat_ids:
-            conflicts = inventory.claim_seats(performance_id=performance.pk, hold_id=hold.pk,
-                                              seat_ids=seat_ids)
-            if conflicts:
-                raise SeatsUnavailable(_("Someone else has just taken some of these seats. "
-                                         "Please choose again."), seat_ids=conflicts)
-            items = [HoldItem(hold=hold, zone=seat_zone[s], seat_id=s,
-                              price=seat_zone[s].price) for s in seat_ids]
-        else:
-            (zone,) = zones.values()
-            items = [HoldItem(hold=hold, zone=zone, price=zone.price) for _ in range(quantity)]
+            if not Entitlement.objects.filter(pk=ent.pk, state=Entitlement.State.OPEN).update(
+                    state=Entitlement.State.USED, closed_at=r.now):
+                results[i] = NotFound(_("That purchase entitlement does not exist or is no "
+                                        "longer valid."))
+                active.remove(i)
+                have[r.user.pk] -= r.quantity
+                continue
+            inventory.give_back_units(performance_id=performance.pk, zone_id=ent.zone_id,
+                                      n=ent.quantity - r.quantity)
+            audit.append(audit_entry(action="entitlement.used", obj=ent, actor=r.user,
+                                     now=r.now, data={"quantity": r.quantity}))
+        taken = _take_units_for(requests, active, results, have)
+        holds = _insert_holds(requests, active, results, taken)
+        items = []
+        for i in active:
+            r, hold = requests[i], holds[i]
+            if r.seat_ids:
+                hold_items = [HoldItem(hold=hold, zone=r.seat_zone[s], seat_id=s,
+                                       price=r.seat_zone[s].price) for s in r.seat_ids]
+            else:
+                (zone,) = r.zones.values()
+                hold_items = [HoldItem(hold=hold, zone=zone, price=zone.price)
+                              for _ in range(r.quantity)]
+            items.extend(hold_items)
+            # The API answers from these; reading them back would cost a query per hold.
+            hold._prefetched_objects_cache = {"items": hold_items}
+            audit.append(audit_entry(action="hold.created", obj=hold, actor=r.user, now=r.now,
+                                     data={"quantity": r.quantity,
+                                           "zones": dict(r.zone_units), "seats": r.seat_ids}))
+            results[i] = hold
         HoldItem.objects.bulk_create(items)
-        log_action(action="hold.created", obj=hold, actor=user, now=now,
-                   data={"quantity": quantity, "zones": dict(zone_units), "seats": seat_ids})
-    return hold
+        AuditEntry.objects.bulk_create(audit)
+        if hits:
+            LimitHit.objects.bulk_create(hits)
+    return results
+
+
+def _take_units_for(requests: list[HoldRequest], active: list[int], results: list,
+                    have: dict[int, int]) -> dict[int, dict[int, int]]:
+    """Take the units of the ``active`` requests (those with an entitlement already have
+    theirs): one UPDATE per zone for all of them; near a sell-out, request by request, and the
+    ones that do not fit are refused with SoldOut (and leave ``active``)."""
+    performance = requests[0].performance
+    taken: dict[int, dict[int, int]] = {}
+    zone_ids = sorted({z for i in active if requests[i].entitlement is None
+                       for z in requests[i].zone_units})
+    for zone_id in zone_ids:
+        wanting = [i for i in active
+                   if requests[i].entitlement is None and zone_id in requests[i].zone_units]
+        total = sum(requests[i].zone_units[zone_id] for i in wanting)
+        if total and _take_zone(performance, zone_id, total):
+            for i in wanting:
+                taken.setdefault(i, {})[zone_id] = requests[i].zone_units[zone_id]
+            continue
+        for i in wanting:
+            r = requests[i]
+            n = r.zone_units[zone_id]
+            if _take_zone(performance, zone_id, n):
+                taken.setdefault(i, {})[zone_id] = n
+                continue
+            results[i] = SoldOut(_("Sorry, %(zone)s does not have %(n)d tickets left.")
+                                 % {"zone": r.zones[zone_id].name, "n": n})
+            active.remove(i)
+            have[r.user.pk] -= r.quantity
+            for other_zone, k in sorted(taken.pop(i, {}).items()):
+                inventory.give_back_units(performance_id=performance.pk, zone_id=other_zone,
+                                          n=k)
+    return taken
+
+
+def _insert_holds(requests: list[HoldRequest], active: list[int], results: list,
+                  taken: dict[int, dict[int, int]]) -> dict[int, Hold]:
+    """Insert the holds; general admission in one INSERT, seats one savepoint per hold (a seat
+    someone else claimed first refuses only that hold, whose units go back)."""
+    def new_hold(r: HoldRequest) -> Hold:
+        return Hold(user=r.user, performance=r.performance, quantity=r.quantity,
+                    created_at=r.now, expires_at=r.now + timedelta(minutes=r.event.hold_minutes),
+                    entitlement=r.entitlement, ip=r.ip, device_id=r.device_id[:64])
+
+    performance = requests[0].performance
+    holds: dict[int, Hold] = {}
+    general = [i for i in active if not requests[i].seat_ids]
+    for i, hold in zip(general, Hold.objects.bulk_create([new_hold(requests[i])
+                                                          for i in general]), strict=True):
+        holds[i] = hold
+    for i in [i for i in active if requests[i].seat_ids]:
+        r = requests[i]
+        try:
+            with transaction.atomic():
+                hold = new_hold(r)
+                hold.save(force_insert=True)
+                conflicts = inventory.claim_seats(performance_id=performance.pk,
+                                                  hold_id=hold.pk, seat_ids=r.seat_ids)
+                if conflicts:
+                    raise SeatsUnavailable(_("Someone else has just taken some of these "
+                                             "seats. Please choose again."), seat_ids=conflicts)
+        except SeatsUnavailable as exc:
+            results[i] = exc
+            active.remove(i)
+            for zone_id, k in sorted(taken.pop(i, {}).items()):
+                inventory.give_back_units(performance_id=performance.pk, zone_id=zone_id, n=k)
+            continue
+        holds[i] = hold
+    return holds
 
 
 def _close_hold(*, hold_id: int, state: str, reason: str, actor: User | None,
