@@ -24,6 +24,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from smarttickets.accounts.models import User
+from smarttickets.accounts.services import lock_legal_name
 from smarttickets.booking import inventory
 from smarttickets.booking.exceptions import (
     BookingLimitReached,
@@ -817,10 +818,9 @@ def mark_order_paid(*, order_id: int, provider: str, payment_reference: str, amo
                        data={"provider": provider, "reference": payment_reference,
                              "amount_minor": amount_minor, "currency": currency,
                              "previous_state": previous, "tickets": [t.pk for t in tickets]})
-            if order.performance.event.personalised and not getattr(
-                    order.buyer, "legal_name_locked_at", True):
-                # Tickets now carry this name; later changes go through support.
-                User.objects.filter(pk=order.buyer_id).update(legal_name_locked_at=now)
+            if order.performance.event.personalised:
+                # Tickets now carry this name; later changes go through support (audited).
+                lock_legal_name(user=order.buyer, now=now, reason=f"order {order.code}")
             from smarttickets.booking.tasks import send_order_confirmation
 
             transaction.on_commit(lambda: send_order_confirmation.enqueue(order_id=order.pk))
