@@ -33,6 +33,16 @@ def _is_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in English: a test that activates another language can't leak it."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _needs_postgres(request):
     if request.node.get_closest_marker("postgres") and not _is_postgres():
         skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://… "

@@ -1,5 +1,5 @@
-"""Tickets API at /api/tickets/: my tickets and wallet credentials, device registration, the
-gate scan, and the offline scanner's bundle and upload."""
+"""Tickets API at /api/tickets/: my tickets and wallet credentials, device registration,
+transfers to other fans, the gate scan, and the offline scanner's bundle and upload."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.security import django_auth
 
 from smarttickets.accounts.api_auth import token_auth
 from smarttickets.core import clock
-from smarttickets.tickets import selectors, services
+from smarttickets.tickets import selectors, services, transfers
 from smarttickets.tickets.exceptions import InvalidDeviceKey, InvalidUpload
+from smarttickets.tickets.models import Transfer
 
 router = Router(tags=["tickets"])
 AUTH = [token_auth, django_auth]
@@ -102,6 +103,106 @@ def wallet_pass(request: HttpRequest, serial: str):
             "period": 15,
             "warning": _("Weaker than the live ticket: anyone you share the pass with can "
                          "use it, so the gate checks your photo ID.")}
+
+
+# --- transfers -------------------------------------------------------------------------------
+
+class TransferIn(Schema):
+    email: str = Field(..., max_length=254, description="The recipient's account email")
+
+
+class TransferTicketOut(Schema):
+    serial: str
+    event_title: str
+    performance_id: int
+    starts_at: datetime
+    venue: str
+    zone: str
+    seat: str
+
+
+class TransferOut(Schema):
+    id: int
+    state: str
+    ticket: TransferTicketOut
+    from_name: str
+    to_email: str
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    credential_serial: int | None
+
+
+class TransferOfferOut(TransferOut):
+    message: str
+
+
+def transfer_out(transfer: Transfer) -> dict[str, Any]:
+    ticket = transfer.ticket
+    performance = ticket.performance
+    return {"id": transfer.pk, "state": transfer.state,
+            "ticket": {"serial": ticket.serial, "event_title": performance.event.title,
+                       "performance_id": performance.pk, "starts_at": performance.starts_at,
+                       "venue": performance.event.venue.name, "zone": ticket.zone.name,
+                       "seat": selectors.seat_text(ticket)},
+            "from_name": transfer.from_user.legal_name or transfer.from_user.email,
+            "to_email": transfer.to_email, "created_at": transfer.created_at,
+            "expires_at": transfer.expires_at, "closed_at": transfer.closed_at,
+            "credential_serial": transfer.credential_serial}
+
+
+@router.post("/tickets/{serial}/transfer", auth=AUTH, url_name="transfer_ticket",
+             response={201: TransferOfferOut},
+             summary="Offer my ticket to another fan (free; they must accept)")
+def transfer_ticket(request: HttpRequest, serial: str, payload: TransferIn):
+    ticket = selectors.access_ticket_by_user(request.auth, serial)
+    transfer = services.start_transfer(ticket=ticket, sender=request.auth,
+                                       to_email=payload.email, now=clock.now())
+    transfers.record_offer_telemetry(request, transfer)
+    transfer = selectors.access_transfer_for_sender(request.auth, transfer.pk)
+    return Status(201, {**transfer_out(transfer), "message": transfers.offer_message()})
+
+
+@router.get("/transfers/incoming", auth=AUTH, url_name="transfers_incoming",
+            response=list[TransferOut], summary="Open transfer offers addressed to me")
+def transfers_incoming(request: HttpRequest):
+    return [transfer_out(t)
+            for t in selectors.incoming_transfers(user=request.auth, now=clock.now())]
+
+
+@router.get("/transfers/outgoing", auth=AUTH, url_name="transfers_outgoing",
+            response=list[TransferOut],
+            summary="My transfer offers (open ones; ?include_closed=true for all)")
+def transfers_outgoing(request: HttpRequest, include_closed: bool = False):
+    return [transfer_out(t) for t in selectors.outgoing_transfers(
+        user=request.auth, now=clock.now(), include_closed=include_closed)]
+
+
+@router.post("/transfers/{transfer_id}/accept", auth=AUTH, url_name="transfer_accept",
+             response=TransferOut, summary="Accept a ticket offered to me")
+def transfer_accept(request: HttpRequest, transfer_id: int):
+    transfer = selectors.access_transfer_for_recipient(request.auth, transfer_id)
+    transfer = services.accept_transfer(transfer=transfer, recipient=request.auth,
+                                        now=clock.now())
+    return transfer_out(selectors.access_transfer_for_recipient(request.auth, transfer.pk))
+
+
+@router.post("/transfers/{transfer_id}/decline", auth=AUTH, url_name="transfer_decline",
+             response=TransferOut, summary="Decline a ticket offered to me")
+def transfer_decline(request: HttpRequest, transfer_id: int):
+    transfer = selectors.access_transfer_for_recipient(request.auth, transfer_id)
+    transfer = services.decline_transfer(transfer=transfer, recipient=request.auth,
+                                         now=clock.now())
+    return transfer_out(selectors.access_transfer_for_recipient(request.auth, transfer.pk))
+
+
+@router.post("/transfers/{transfer_id}/cancel", auth=AUTH, url_name="transfer_cancel",
+             response=TransferOut, summary="Withdraw my pending offer")
+def transfer_cancel(request: HttpRequest, transfer_id: int):
+    transfer = selectors.access_transfer_for_sender(request.auth, transfer_id)
+    transfer = services.cancel_transfer(transfer=transfer, sender=request.auth,
+                                        now=clock.now())
+    return transfer_out(selectors.access_transfer_for_sender(request.auth, transfer.pk))
 
 
 class ScanIn(Schema):

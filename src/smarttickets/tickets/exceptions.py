@@ -30,3 +30,33 @@ class NonceReused(Conflict):
 
 class SerialExhausted(InvalidInput):
     code = "serial_exhausted"
+
+
+class NotTransferable(Conflict):
+    """The event's policy, the ticket's state or the clock rules the transfer out."""
+
+    code = "not_transferable"
+
+
+class InvalidRecipient(InvalidInput):
+    """The sender's own address. There is deliberately no "recipient not found": an offer to an
+    unknown address is accepted like any other, or anyone holding a ticket could learn which
+    addresses have accounts."""
+
+    code = "invalid_recipient"
+
+
+class RecipientUnverified(Forbidden):
+    code = "recipient_unverified"
+
+
+class TransferLimitReached(Conflict):
+    code = "limit_reached"
+
+
+class TransferClosed(Conflict):
+    code = "transfer_closed"
+
+
+class TransferPending(Conflict):
+    code = "transfer_pending"

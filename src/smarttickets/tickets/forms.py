@@ -1,4 +1,4 @@
-"""The organizer's ticketing-policy form."""
+"""The organizer's ticketing-policy form and the fan's ticket-transfer form."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class PolicyForm(forms.ModelForm):
     class Meta:
         model = TicketingPolicy
         fields = ["default_gate_group", "reentry_allowed", "totp_fallback", "printed_fallback",
-                  "valid_from_minutes_before", "valid_until_minutes_after"]
+                  "valid_from_minutes_before", "valid_until_minutes_after",
+                  "transfers_allowed", "max_transfers_per_ticket"]
 
     def __init__(self, *args, zones=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,9 +43,16 @@ class PolicyForm(forms.ModelForm):
                 help_text=_("Empty: the default gate group."))
         for name in ("valid_from_minutes_before", "valid_until_minutes_after"):
             self.fields[name].widget.attrs.update({"min": 0, "max": 7 * 24 * 60})
+        self.fields["max_transfers_per_ticket"].widget.attrs.update({"min": 0, "max": 10})
+        # Empty keeps the current value, so forms posted without it change nothing.
+        self.fields["max_transfers_per_ticket"].required = False
 
     def clean_default_gate_group(self):
         return clean_gate(self.cleaned_data.get("default_gate_group", ""))
+
+    def clean_max_transfers_per_ticket(self):
+        value = self.cleaned_data.get("max_transfers_per_ticket")
+        return self.instance.max_transfers_per_ticket if value is None else value
 
     def clean(self):
         data = super().clean()
@@ -64,3 +72,15 @@ class PolicyForm(forms.ModelForm):
     def zone_fields(self):
         return [self[f"zone_{zone.pk}"] for zone in self.zones]
 
+
+class TransferForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Recipient's email address"), max_length=254,
+        help_text=_("The address they log in to SmartTickets with."),
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false",
+                                       "inputmode": "email"}))
+    confirm = forms.BooleanField(
+        label=_("I understand that once they accept, the ticket is theirs and my code stops "
+                "working. This cannot be undone."),
+        error_messages={"required": _("Tick the box to confirm you want to give this ticket "
+                                      "away.")})

@@ -1,11 +1,12 @@
-"""Issued tickets, their signed credentials, fans' wallet devices, per-event gate policy and
-check-ins."""
+"""Issued tickets, their signed credentials, fans' wallet devices, per-event gate policy,
+check-ins and transfers between fans."""
 
 from __future__ import annotations
 
 import base64
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,9 @@ class Ticket(models.Model):
 
     serial = models.CharField(_("serial"), max_length=20, unique=True)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
+    # Who holds the ticket now: the buyer until a transfer to another fan is accepted.
+    holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="held_tickets", verbose_name=_("holder"))
     performance = models.ForeignKey(Performance, on_delete=models.PROTECT, related_name="+")
     zone = models.ForeignKey(PriceZone, on_delete=models.PROTECT, related_name="+")
     seat = models.ForeignKey(Seat, null=True, blank=True, on_delete=models.PROTECT,
@@ -38,7 +42,8 @@ class Ticket(models.Model):
     class Meta:
         verbose_name = _("ticket")
         ordering = ["performance_id", "id"]
-        indexes = [models.Index(fields=["performance", "state"])]
+        indexes = [models.Index(fields=["performance", "state"]),
+                   models.Index(fields=["holder_user", "performance"])]
         constraints = [
             # Backstop for invariant 2 next to the seat claim: one valid ticket per seat.
             models.UniqueConstraint(fields=["performance", "seat"],
@@ -88,6 +93,14 @@ class TicketingPolicy(models.Model):
         _("codes valid from (minutes before the show)"), default=6 * 60)
     valid_until_minutes_after = models.PositiveIntegerField(
         _("codes valid until (minutes after the show starts)"), default=8 * 60)
+    transfers_allowed = models.BooleanField(
+        _("fans may transfer tickets"), default=True,
+        help_text=_("Free hand-over to another fan's verified account. The recipient accepts; "
+                    "the old code stops working. There is no resale price."))
+    max_transfers_per_ticket = models.PositiveSmallIntegerField(
+        _("transfers per ticket"), default=1, validators=[MaxValueValidator(10)],
+        help_text=_("How many times one ticket may change hands. 1: the buyer can pass it on "
+                    "once, the recipient cannot pass it on again."))
     updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -213,3 +226,54 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.direction} @ {self.scanned_at:%H:%M:%S}"
+
+
+class Transfer(models.Model):
+    """A holder's offer to hand a ticket to the account with ``to_email``; the ticket moves only
+    when that account accepts. Free on purpose: there is no price, so it cannot carry a resale.
+
+    Addressed to an email address rather than an account, so the offer does not reveal whether
+    an account exists, and a friend can still sign up and accept before it expires."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for the recipient")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="transfers")
+    performance = models.ForeignKey(Performance, on_delete=models.PROTECT, related_name="+")
+    from_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="transfers_out", verbose_name=_("from"))
+    to_email = models.EmailField(_("recipient's email address"))
+    # The account that accepted; empty until then.
+    to_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="transfers_in",
+                                verbose_name=_("to"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices,
+                             default=State.PENDING)
+    created_at = models.DateTimeField(_("offered at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    close_reason = models.CharField(max_length=30, blank=True)
+    # The ticket's credential serial after the hand-over: every older code is revoked.
+    credential_serial = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ticket transfer")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["to_email", "state"]),
+                   models.Index(fields=["from_user", "state"]),
+                   models.Index(fields=["state", "expires_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(state="pending"),
+                                    name="transfer_one_pending_per_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} → {self.to_email} ({self.state})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING

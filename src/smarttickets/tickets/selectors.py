@@ -1,5 +1,5 @@
-"""Reads for the wallet, the scanner and the check-in report; ``access_*`` helpers answer
-"missing" and "not yours" alike."""
+"""Reads for the wallet, transfers, the scanner and the check-in report; ``access_*`` helpers
+answer "missing" and "not yours" alike."""
 
 from __future__ import annotations
 
@@ -8,21 +8,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from smarttickets.core.exceptions import NotFound
 from smarttickets.events.access import organizers_for_user
 from smarttickets.events.models import Event, Organizer, Performance
 from smarttickets.tickets import keys, offline, services
-from smarttickets.tickets.models import CheckIn, Device, IssuedCredential, Ticket
+from smarttickets.tickets.models import CheckIn, Device, IssuedCredential, Ticket, Transfer
 
 SCAN = "can_scan_tickets"
 REPORTS = "can_view_reports"
 
 
 def tickets_of_user(*, user, include_cancelled: bool = False) -> QuerySet[Ticket]:
-    tickets = (Ticket.objects.filter(order__buyer_id=user.pk)
+    """Tickets ``user`` holds now: bought and kept, or received by transfer."""
+    tickets = (Ticket.objects.filter(holder_user_id=user.pk)
                .select_related("performance__event__venue", "zone", "seat__section", "order")
                .order_by("performance__starts_at", "performance_id", "pk"))
     if not include_cancelled:
@@ -37,6 +38,76 @@ def access_ticket_by_user(user, serial: str) -> Ticket:
     if ticket is None:
         raise NotFound(_("Ticket not found."))
     return ticket
+
+
+# --- transfers -------------------------------------------------------------------------------
+
+def _transfers() -> QuerySet[Transfer]:
+    return Transfer.objects.select_related(
+        "ticket__performance__event__venue", "ticket__zone", "ticket__seat__section",
+        "from_user", "to_user")
+
+
+def incoming_transfers(*, user, now: datetime) -> QuerySet[Transfer]:
+    """Open offers addressed to ``user``'s address, once they have proved they own it."""
+    if not getattr(user, "email_verified", False):
+        return Transfer.objects.none()
+    return (_transfers().filter(to_email=user.email.lower(), state=Transfer.State.PENDING,
+                                expires_at__gt=now)
+            .order_by("expires_at", "pk"))
+
+
+def outgoing_transfers(*, user, now: datetime, include_closed: bool = False
+                       ) -> QuerySet[Transfer]:
+    """``user``'s offers: the open ones, or with ``include_closed`` every one, newest first.
+    Offers past their expiry count as closed even before the sweep marks them."""
+    transfers = _transfers().filter(from_user_id=user.pk)
+    if not include_closed:
+        transfers = transfers.filter(state=Transfer.State.PENDING, expires_at__gt=now)
+    return transfers.order_by("-created_at", "-pk")
+
+
+def received_transfers(*, user) -> QuerySet[Transfer]:
+    return _transfers().filter(to_user_id=user.pk).order_by("-closed_at", "-pk")
+
+
+def pending_by_ticket(*, user, now: datetime) -> dict[int, Transfer]:
+    """The open offer of each of ``user``'s tickets, for the wallet."""
+    return {t.ticket_id: t for t in Transfer.objects.filter(
+        from_user_id=user.pk, state=Transfer.State.PENDING, expires_at__gt=now)}
+
+
+def transfer_counts(ticket_ids) -> dict[int, int]:
+    """How many times each ticket has changed hands."""
+    return dict(Transfer.objects.filter(ticket_id__in=list(ticket_ids),
+                                        state=Transfer.State.ACCEPTED)
+                .values_list("ticket_id").annotate(n=Count("pk")).order_by())
+
+
+def access_transfer_for_recipient(user, transfer_id) -> Transfer:
+    """An offer addressed to ``user`` (who must have proved they own the address); anyone
+    else's looks missing."""
+    if getattr(user, "email_verified", False):
+        try:
+            return _transfers().get(pk=_row_id(transfer_id), to_email=user.email.lower())
+        except (Transfer.DoesNotExist, TypeError, ValueError):
+            pass
+    raise NotFound(_("Transfer not found."))
+
+
+def access_transfer_for_sender(user, transfer_id) -> Transfer:
+    """An offer ``user`` made; anyone else's looks missing."""
+    try:
+        return _transfers().get(pk=_row_id(transfer_id), from_user_id=user.pk)
+    except (Transfer.DoesNotExist, TypeError, ValueError):
+        raise NotFound(_("Transfer not found.")) from None
+
+
+def _row_id(value) -> int:
+    number = int(value)
+    if not 0 < number < 2**63:  # beyond a bigint the database would fail, not answer
+        raise ValueError(value)
+    return number
 
 
 def seat_text(ticket: Ticket) -> str:

@@ -1,5 +1,6 @@
 """Tickets: issuing and cancelling them (called by booking inside its transactions), their
-signed credentials, fans' wallet devices, gate scans and the merge of offline scanners' logs."""
+signed credentials, fans' wallet devices, transfers between fans, gate scans and the merge of
+offline scanners' logs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -22,9 +24,10 @@ from django.utils.translation import gettext_noop
 
 from smarttickets.booking.models import HoldItem, Order
 from smarttickets.core.audit import log_action
+from smarttickets.core.exceptions import DomainError, InvalidInput, NotFound
 from smarttickets.core.locking import lock_in_order, retry_on_contention
 from smarttickets.events.models import Event, Performance
-from smarttickets.tickets import codes, keys, offline, totp
+from smarttickets.tickets import codes, keys, offline, totp, transfers
 from smarttickets.tickets.credential import (
     U16_MAX,
     Credential,
@@ -35,10 +38,16 @@ from smarttickets.tickets.credential import (
 from smarttickets.tickets.exceptions import (
     FallbackDisabled,
     InvalidDeviceKey,
+    InvalidRecipient,
     InvalidUpload,
     NonceReused,
+    NotTransferable,
     ReauthRequired,
+    RecipientUnverified,
     SerialExhausted,
+    TransferClosed,
+    TransferLimitReached,
+    TransferPending,
 )
 from smarttickets.tickets.models import (
     CheckIn,
@@ -46,6 +55,7 @@ from smarttickets.tickets.models import (
     IssuedCredential,
     Ticket,
     TicketingPolicy,
+    Transfer,
 )
 
 SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -79,9 +89,12 @@ def policy_for_event(event: Event | int) -> TicketingPolicy:
 def update_policy(*, event: Event, default_gate_group: str, zone_gate_groups: dict[str, str],
                   reentry_allowed: bool, totp_fallback: bool, printed_fallback: bool,
                   valid_from_minutes_before: int, valid_until_minutes_after: int, actor: Any,
-                  now: datetime) -> TicketingPolicy:
+                  now: datetime, transfers_allowed: bool | None = None,
+                  max_transfers_per_ticket: int | None = None) -> TicketingPolicy:
     """Change how the event's tickets are checked. Credentials issued from now on carry the
-    new gate groups and entry policy; fans' wallets pick them up on their next re-issue."""
+    new gate groups and entry policy; fans' wallets pick them up on their next re-issue.
+    Transfer settings left as None keep their current values; offers already made are
+    checked against the new ones when they are accepted."""
     policy_for_event(event)
     with transaction.atomic():
         policy = TicketingPolicy.objects.select_for_update().get(event=event)
@@ -93,6 +106,10 @@ def update_policy(*, event: Event, default_gate_group: str, zone_gate_groups: di
         policy.printed_fallback = printed_fallback
         policy.valid_from_minutes_before = valid_from_minutes_before
         policy.valid_until_minutes_after = valid_until_minutes_after
+        if transfers_allowed is not None:
+            policy.transfers_allowed = transfers_allowed
+        if max_transfers_per_ticket is not None:
+            policy.max_transfers_per_ticket = max_transfers_per_ticket
         policy.updated_at = now
         policy.save()
         log_action(action="ticketing_policy.updated", obj=policy, actor=actor, now=now,
@@ -106,7 +123,9 @@ def _policy_data(policy: TicketingPolicy) -> dict[str, Any]:
             "reentry_allowed": policy.reentry_allowed, "totp_fallback": policy.totp_fallback,
             "printed_fallback": policy.printed_fallback,
             "valid_from_minutes_before": policy.valid_from_minutes_before,
-            "valid_until_minutes_after": policy.valid_until_minutes_after}
+            "valid_until_minutes_after": policy.valid_until_minutes_after,
+            "transfers_allowed": policy.transfers_allowed,
+            "max_transfers_per_ticket": policy.max_transfers_per_ticket}
 
 
 def validity_window(performance: Performance, policy: TicketingPolicy) -> tuple[int, int]:
@@ -185,7 +204,8 @@ def issue_tickets(*, order: Order, items: Iterable[HoldItem], now: datetime) -> 
     """One ticket per held unit, carrying its holder's name, bound to the buyer's wallet
     device when there is one. Must be called inside the transaction that marks ``order``
     paid."""
-    tickets = [Ticket(serial=new_serial(), order=order, performance_id=order.performance_id,
+    tickets = [Ticket(serial=new_serial(), order=order, holder_user_id=order.buyer_id,
+                      performance_id=order.performance_id,
                       zone_id=item.zone_id, seat_id=item.seat_id,
                       holder_name=item.holder_name or order.buyer.legal_name,
                       price=item.price, currency=order.currency, issued_at=now)
@@ -216,6 +236,11 @@ def cancel_tickets(*, tickets: QuerySet[Ticket], now: datetime) -> list[Ticket]:
             ticket.cancelled_at = now
             IssuedCredential.objects.filter(ticket=ticket, revoked_at__isnull=True).update(
                 revoked_at=now)
+            # An offer of a refunded ticket can never be accepted.
+            for transfer in Transfer.objects.select_for_update().filter(
+                    ticket=ticket, state=Transfer.State.PENDING):
+                _close_transfer(transfer, state=Transfer.State.CANCELLED,
+                                reason="ticket_cancelled", actor=None, now=now)
             log_action(action="ticket.cancelled", obj=ticket, now=now)
             cancelled.append(ticket)
     return cancelled
@@ -238,6 +263,244 @@ def reissue_ticket(*, ticket: Ticket, device: Device | None, reason: str, actor:
     return ticket
 
 
+# --- transfers -------------------------------------------------------------------------------
+
+def _lock_user(user_id: int) -> None:
+    """Serialise one account's per-person limit checks, as booking does. NO KEY: rows that
+    merely reference the user (audit entries, holds) are not blocked by it."""
+    from smarttickets.accounts.models import User
+
+    list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk"))
+
+
+def _locked_ticket(ticket_id: int) -> Ticket:
+    return (Ticket.objects.select_for_update(of=("self",))
+            .select_related("performance__event").get(pk=ticket_id))
+
+
+def _close_transfer(transfer: Transfer, *, state: str, reason: str, actor: Any,
+                    now: datetime) -> Transfer:
+    """Must be called while holding the transfer's row lock, on a pending transfer."""
+    transfer.state = state
+    transfer.closed_at = now
+    transfer.close_reason = reason
+    transfer.save(update_fields=["state", "closed_at", "close_reason"])
+    log_action(action=f"transfer.{state}", obj=transfer, actor=actor, now=now,
+               data={"ticket": transfer.ticket_id, "reason": reason})
+    return transfer
+
+
+def _closed_message(transfer: Transfer) -> str:
+    return {
+        Transfer.State.ACCEPTED: _("This transfer has already been accepted."),
+        Transfer.State.DECLINED: _("This transfer was declined."),
+        Transfer.State.CANCELLED: _("This transfer was cancelled."),
+        Transfer.State.EXPIRED: _("This transfer offer has expired."),
+    }.get(transfer.state, _("This transfer is no longer open."))
+
+
+@retry_on_contention()
+def start_transfer(*, ticket: Ticket, sender: Any, to_email: str, now: datetime) -> Transfer:
+    """Offer ``ticket`` to whoever holds a verified account at ``to_email``; nothing moves until
+    they accept. The answer is the same whether or not the address has an account (only
+    addresses with one are emailed), so the form cannot be used to find out who has one.
+    Transfers are free: there is no price to set."""
+    email = transfers.normalise_email(to_email)
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput(_("Enter a valid email address."), code="invalid_email",
+                           fields={"email": [_("Enter a valid email address.")]}) from None
+    if email == transfers.normalise_email(sender.email):
+        raise InvalidRecipient(_("This ticket is already yours: enter the email address of "
+                                 "the person you are giving it to."),
+                               fields={"email": [_("Enter someone else's address.")]})
+    with transaction.atomic():
+        _lock_user(sender.pk)
+        ticket = _locked_ticket(ticket.pk)
+        if ticket.holder_user_id != sender.pk:
+            raise NotFound(_("Ticket not found."))
+        policy = policy_for_event(ticket.performance.event_id)
+        reason = transfers.refusal(ticket, policy, now)
+        if reason:
+            raise NotTransferable(reason)
+        pending = Transfer.objects.filter(ticket=ticket, state=Transfer.State.PENDING).first()
+        if pending is not None:
+            if pending.expires_at > now:
+                raise TransferPending(_("This ticket is already offered to someone. Cancel "
+                                        "that offer first."))
+            _close_transfer(pending, state=Transfer.State.EXPIRED, reason="expired",
+                            actor=None, now=now)
+            transfers.email_on_commit(pending, "expired")
+        limit = ticket.performance.event.per_person_limit
+        if transfers.pending_offers_to(email=email, performance_id=ticket.performance_id,
+                                       now=now) + 1 > limit:
+            raise TransferLimitReached(
+                _("That address already has %(n)d tickets offered for this performance, the "
+                  "most one person may hold.") % {"n": limit})
+        transfer = Transfer.objects.create(
+            ticket=ticket, performance_id=ticket.performance_id, from_user=sender,
+            to_email=email, created_at=now,
+            expires_at=transfers.expiry_for(ticket.performance, now))
+        log_action(action="transfer.offered", obj=transfer, actor=sender, now=now,
+                   data={"ticket": ticket.pk, "serial": ticket.serial, "to_email": email,
+                         "expires_at": transfer.expires_at.isoformat()})
+        transfers.email_on_commit(transfer, "offered")
+    return transfer
+
+
+def _check_addressee(transfer: Transfer, recipient: Any) -> None:
+    if not (recipient.email_verified
+            and transfers.normalise_email(recipient.email) == transfer.to_email):
+        raise NotFound(_("Transfer not found."))
+
+
+@retry_on_contention()
+def accept_transfer(*, transfer: Transfer, recipient: Any, now: datetime) -> Transfer:
+    """The recipient takes the ticket. In one transaction it moves to their account, carries
+    their verified legal name, and gets a new credential serial: every older code, a
+    screenshot of the sender's included, is refused at the gate as superseded. With a wallet
+    device the recipient's phone gets the new credential at once. Both are emailed on commit.
+
+    An offer that can no longer succeed (expired, ticket used or cancelled, transfers turned
+    off) is closed and the refusal raised; one the recipient cannot take yet (identity not
+    verified, per-person limit) stays open."""
+    from smarttickets.accounts.models import User
+
+    refused: DomainError | None = None
+    with transaction.atomic():
+        _lock_user(recipient.pk)
+        recipient = User.objects.get(pk=recipient.pk)
+        ticket = _locked_ticket(transfer.ticket_id)
+        transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        _check_addressee(transfer, recipient)
+        if not transfer.is_pending:
+            raise TransferClosed(_closed_message(transfer))
+        reason = None
+        if transfer.expires_at > now:
+            reason = transfers.refusal(ticket, policy_for_event(ticket.performance.event_id),
+                                       now)
+            if reason is None and ticket.holder_user_id != transfer.from_user_id:
+                reason = _("The sender no longer holds this ticket.")
+        if transfer.expires_at <= now:
+            _close_transfer(transfer, state=Transfer.State.EXPIRED, reason="expired",
+                            actor=None, now=now)
+            transfers.email_on_commit(transfer, "expired")
+            refused = TransferClosed(_closed_message(transfer))
+        elif reason is not None:
+            _close_transfer(transfer, state=Transfer.State.CANCELLED,
+                            reason="not_transferable", actor=recipient, now=now)
+            refused = NotTransferable(reason)
+        else:
+            _accept(transfer=transfer, ticket=ticket, recipient=recipient, now=now)
+    if refused is not None:
+        raise refused
+    return transfer
+
+
+def _accept(*, transfer: Transfer, ticket: Ticket, recipient: Any, now: datetime) -> None:
+    """Must be called inside accept_transfer's transaction, holding the recipient's, the
+    ticket's and the transfer's row locks."""
+    from smarttickets.accounts.models import User
+
+    if recipient.pk == transfer.from_user_id:
+        raise InvalidRecipient(_("This ticket is already yours."))
+    if not recipient.identity_verified:
+        raise RecipientUnverified(_("Accepting a ticket needs a verified identity: confirm "
+                                    "your email address and mobile number and enter your "
+                                    "legal name in your profile, then accept again."))
+    event = ticket.performance.event
+    have = transfers.units_counted_for(user_id=recipient.pk,
+                                       performance_id=ticket.performance_id, now=now)
+    if have + 1 > event.per_person_limit:
+        raise TransferLimitReached(
+            _("You can have at most %(limit)d tickets for this performance; you already have "
+              "%(have)d.") % {"limit": event.per_person_limit, "have": have})
+    before = {"holder_user": ticket.holder_user_id, "holder_name": ticket.holder_name,
+              "serial": ticket.credential_serial}
+    # The name printed on the ticket (and, on real-name events, checked against photo ID at
+    # the gate) is the new holder's verified legal name.
+    ticket.holder_user = recipient
+    ticket.holder_name = recipient.legal_name.strip()[:200]
+    ticket.save(update_fields=["holder_user", "holder_name"])
+    if event.personalised and recipient.legal_name_locked_at is None:
+        # Tickets now carry this name; later changes go through support (as after a purchase).
+        User.objects.filter(pk=recipient.pk).update(legal_name_locked_at=now)
+    ticket = reissue_ticket(ticket=ticket, device=active_device(recipient), reason="transfer",
+                            actor=recipient, now=now)
+    transfer.state = Transfer.State.ACCEPTED
+    transfer.to_user = recipient
+    transfer.closed_at = now
+    transfer.close_reason = "accepted"
+    transfer.credential_serial = ticket.credential_serial
+    transfer.save(update_fields=["state", "to_user", "closed_at", "close_reason",
+                                 "credential_serial"])
+    log_action(action="ticket.transferred", obj=ticket, actor=recipient, now=now,
+               data={"transfer": transfer.pk, "before": before,
+                     "after": {"holder_user": recipient.pk, "holder_name": ticket.holder_name,
+                               "serial": ticket.credential_serial}})
+    log_action(action="transfer.accepted", obj=transfer, actor=recipient, now=now,
+               data={"ticket": ticket.pk, "serial": ticket.credential_serial})
+    transfers.email_on_commit(transfer, "accepted")
+
+
+def _end_transfer(*, transfer: Transfer, state: str, reason: str, actor: Any,
+                  now: datetime, email: str) -> Transfer:
+    refused: DomainError | None = None
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if not transfer.is_pending:
+            raise TransferClosed(_closed_message(transfer))
+        if transfer.expires_at <= now:
+            _close_transfer(transfer, state=Transfer.State.EXPIRED, reason="expired",
+                            actor=None, now=now)
+            transfers.email_on_commit(transfer, "expired")
+            refused = TransferClosed(_closed_message(transfer))
+        else:
+            _close_transfer(transfer, state=state, reason=reason, actor=actor, now=now)
+            transfers.email_on_commit(transfer, email)
+    if refused is not None:
+        raise refused
+    return transfer
+
+
+@retry_on_contention()
+def decline_transfer(*, transfer: Transfer, recipient: Any, now: datetime) -> Transfer:
+    """The recipient says no; the ticket stays with the sender, who is emailed."""
+    _check_addressee(transfer, recipient)
+    return _end_transfer(transfer=transfer, state=Transfer.State.DECLINED,
+                         reason="declined", actor=recipient, now=now, email="declined")
+
+
+@retry_on_contention()
+def cancel_transfer(*, transfer: Transfer, sender: Any, now: datetime) -> Transfer:
+    """The sender withdraws a pending offer; the ticket and its code stay as they were."""
+    if transfer.from_user_id != sender.pk:
+        raise NotFound(_("Transfer not found."))
+    return _end_transfer(transfer=transfer, state=Transfer.State.CANCELLED,
+                         reason="sender_cancelled", actor=sender, now=now, email="cancelled")
+
+
+def expire_transfers(*, now: datetime, batch: int = 500) -> int:
+    """Close offers whose time is up and tell their senders. Reads treat them as expired
+    already; this makes it so in the database and sends the emails. Returns how many."""
+    ids = list(Transfer.objects.filter(state=Transfer.State.PENDING, expires_at__lte=now)
+               .order_by("expires_at", "pk").values_list("pk", flat=True)[:batch])
+    done = 0
+    for transfer_id in ids:
+        with transaction.atomic():
+            transfer = (Transfer.objects.select_for_update()
+                        .filter(pk=transfer_id, state=Transfer.State.PENDING,
+                                expires_at__lte=now).first())
+            if transfer is None:  # accepted, cancelled or expired meanwhile
+                continue
+            _close_transfer(transfer, state=Transfer.State.EXPIRED, reason="expired",
+                            actor=None, now=now)
+            transfers.email_on_commit(transfer, "expired")
+            done += 1
+    return done
+
+
 # --- devices ---------------------------------------------------------------------------------
 
 def compress_public_key(raw: bytes) -> bytes:
@@ -256,7 +519,7 @@ def compress_public_key(raw: bytes) -> bytes:
 
 def wallet_tickets(user: Any, now: datetime) -> QuerySet[Ticket]:
     """Valid tickets a wallet should carry: those whose show has not long finished."""
-    return (Ticket.objects.filter(order__buyer_id=user.pk, state=Ticket.State.VALID,
+    return (Ticket.objects.filter(holder_user_id=user.pk, state=Ticket.State.VALID,
                                   performance__starts_at__gte=now - timedelta(days=1))
             .select_related("performance__event").order_by("pk"))
 

@@ -1,5 +1,5 @@
-"""Pages: the fan's wallet (installable, works offline), the printable fallback ticket, the
-gate scanner, and the organizer's check-in report and ticketing policy."""
+"""Pages: the fan's wallet (installable, works offline), ticket transfers, the printable
+fallback ticket, the gate scanner, and the organizer's check-in report and ticketing policy."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from smarttickets.core import clock
 from smarttickets.core.exceptions import DomainError, NotFound
 from smarttickets.events import access
-from smarttickets.tickets import charts, offline, selectors, services, totp
-from smarttickets.tickets.forms import PolicyForm
-from smarttickets.tickets.models import IssuedCredential
+from smarttickets.tickets import charts, offline, selectors, services, totp, transfers
+from smarttickets.tickets.forms import PolicyForm, TransferForm
+from smarttickets.tickets.models import IssuedCredential, Transfer
 
 SW_CACHE_VERSION = "wallet-v1"
 
@@ -42,13 +42,116 @@ def _not_found_is_404(view):
 @login_required
 def wallet(request: HttpRequest) -> HttpResponse:
     show_all = request.GET.get("show") == "all"
-    tickets = selectors.tickets_of_user(user=request.user, include_cancelled=show_all)
+    now = clock.now()
+    tickets = list(selectors.tickets_of_user(user=request.user, include_cancelled=show_all))
+    pending = selectors.pending_by_ticket(user=request.user, now=now)
+    passed_on = selectors.transfer_counts(t.pk for t in tickets)
+    policies: dict[int, object] = {}
+    for t in tickets:
+        event_id = t.performance.event_id
+        policy = policies.get(event_id) or policies.setdefault(
+            event_id, services.policy_for_event(event_id))
+        t.pending_transfer = pending.get(t.pk)
+        # Cheap checks only; the transfer page explains any other reason.
+        t.can_offer = (t.is_valid and policy.transfers_allowed
+                       and passed_on.get(t.pk, 0) < policy.max_transfers_per_ticket
+                       and now < transfers.deadline(t.performance))
     groups = [(performance, list(items))
               for performance, items in groupby(tickets, key=lambda t: t.performance)]
     return render(request, "tickets/wallet.html", {
         "groups": groups, "show_all": show_all,
-        "wallet_data": selectors.wallet_payload(user=request.user, now=clock.now()),
+        "wallet_data": selectors.wallet_payload(user=request.user, now=now),
+        "incoming_count": selectors.incoming_transfers(user=request.user, now=now).count(),
         "user_key": f"u{request.user.pk}"})
+
+
+@login_required
+@_not_found_is_404
+@require_http_methods(["GET", "POST"])
+def transfer_start(request: HttpRequest, serial: str) -> HttpResponse:
+    """The transfer form: who gets the ticket, and what giving it away means."""
+    ticket = selectors.access_ticket_by_user(request.user, serial)
+    now = clock.now()
+    form = TransferForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            transfer = services.start_transfer(ticket=ticket, sender=request.user,
+                                               to_email=form.cleaned_data["email"], now=now)
+        except DomainError as exc:
+            if "email" in exc.fields:
+                form.add_error("email", exc.fields["email"])
+            else:
+                form.add_error(None, exc.message)
+        else:
+            transfers.record_offer_telemetry(request, transfer)
+            messages.success(request, transfers.offer_message())
+            return redirect("tickets:transfers")
+    policy = services.policy_for_event(ticket.performance.event_id)
+    done = ticket.transfers.filter(state=Transfer.State.ACCEPTED).count()
+    return render(request, "tickets/transfer_start.html", {
+        "ticket": ticket, "seat": selectors.seat_text(ticket), "form": form,
+        "refusal": transfers.refusal(ticket, policy, now),
+        "pending": selectors.pending_by_ticket(user=request.user, now=now).get(ticket.pk),
+        "expires_at": transfers.expiry_for(ticket.performance, now),
+        "passes_left": max(policy.max_transfers_per_ticket - done - 1, 0),
+        "personalised": ticket.performance.event.personalised},
+        status=422 if request.method == "POST" else 200)
+
+
+@login_required
+def transfers_page(request: HttpRequest) -> HttpResponse:
+    """Offers to me (accept or decline), my open offers (cancel) and what happened before."""
+    now = clock.now()
+    history = [("sent", t) for t in selectors.outgoing_transfers(
+        user=request.user, now=now, include_closed=True).exclude(
+        state=Transfer.State.PENDING, expires_at__gt=now)[:20]]
+    history += [("received", t) for t in selectors.received_transfers(user=request.user)[:20]]
+    history.sort(key=lambda item: item[1].closed_at or item[1].expires_at, reverse=True)
+    return render(request, "tickets/transfers.html", {
+        "incoming": list(selectors.incoming_transfers(user=request.user, now=now)),
+        "outgoing": list(selectors.outgoing_transfers(user=request.user, now=now)),
+        "history": history[:20], "now": now})
+
+
+def _transfer_action(request: HttpRequest, action, success: str, target: str):
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("tickets:transfers")
+    messages.success(request, success)
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def transfer_accept(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    def accept():
+        transfer = selectors.access_transfer_for_recipient(request.user, transfer_id)
+        services.accept_transfer(transfer=transfer, recipient=request.user, now=clock.now())
+    return _transfer_action(request, accept, _("The ticket is yours now: it is in My tickets."),
+                            "tickets:wallet")
+
+
+@login_required
+@require_POST
+def transfer_decline(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    def decline():
+        transfer = selectors.access_transfer_for_recipient(request.user, transfer_id)
+        services.decline_transfer(transfer=transfer, recipient=request.user, now=clock.now())
+    return _transfer_action(request, decline, _("Declined. The ticket stays with the sender."),
+                            "tickets:transfers")
+
+
+@login_required
+@require_POST
+def transfer_cancel(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    def cancel():
+        transfer = selectors.access_transfer_for_sender(request.user, transfer_id)
+        services.cancel_transfer(transfer=transfer, sender=request.user, now=clock.now())
+    return _transfer_action(request, cancel,
+                            _("Transfer cancelled. The ticket and its code stay yours."),
+                            "tickets:wallet")
 
 
 def manifest(request: HttpRequest) -> JsonResponse:
@@ -197,6 +300,8 @@ def policy_edit(request: HttpRequest, event_id: int) -> HttpResponse:
             printed_fallback=data["printed_fallback"],
             valid_from_minutes_before=data["valid_from_minutes_before"],
             valid_until_minutes_after=data["valid_until_minutes_after"],
+            transfers_allowed=data["transfers_allowed"],
+            max_transfers_per_ticket=data["max_transfers_per_ticket"],
             actor=request.user, now=clock.now())
         messages.success(request, _("Gate and ticket settings saved."))
         return redirect("tickets:policy", event_id=event.pk)
