@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "smarttickets.risk.middleware.RiskTelemetryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -271,6 +272,11 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 20
+
+# Risk: behaviour telemetry and decisions at hold, checkout and lottery entry. Off under tests
+# unless a test turns them on, so other apps' tests are not scored by the shipped model.
+RISK_GATES_ENABLED = env_bool("RISK_GATES_ENABLED", not TESTING)
+RISK_TELEMETRY_ENABLED = env_bool("RISK_TELEMETRY_ENABLED", not TESTING)
 
 # Payments: the embedded sandbox by default; Stripe by PAYMENT_PROVIDER=stripe and its keys.
 # Empty sandbox secrets are derived from SECRET_KEY.

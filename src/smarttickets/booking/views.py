@@ -27,6 +27,9 @@ from smarttickets.booking.forms import (
 from smarttickets.booking.models import Entitlement, Order
 from smarttickets.core import clock
 from smarttickets.core.exceptions import DomainError, NotFound
+from smarttickets.core.money import to_minor
+from smarttickets.risk import gates as risk_gates
+from smarttickets.risk import telemetry as risk_telemetry
 
 
 def url_or_none(name: str, *args) -> str | None:
@@ -101,14 +104,25 @@ def hold_create(request: HttpRequest, performance_id: int) -> HttpResponse:
             return redirect(back)
         selection = services.Selection(zone_id=form.cleaned_data["zone"],
                                        quantity=form.cleaned_data["quantity"])
+    quantity = selection.quantity or len(selection.seat_ids)
+    risk_fields = {"event_id": performance.event_id, "performance_id": performance.pk,
+                   "quantity": quantity}
+    refused = risk_gates.web_check(request, checkpoint="hold", back=back,
+                                   object_type="events.performance", object_id=performance.pk,
+                                   **risk_fields)
+    if refused is not None:
+        return refused
     try:
         hold = services.create_hold(user=request.user, performance=performance,
                                     selection=selection, now=now, ip=client_ip(request),
                                     device_id=device_id(request),
                                     entitlement_id=form.cleaned_data.get("entitlement"))
     except DomainError as exc:
+        risk_telemetry.record_hold(request, request.user, success=False, **risk_fields)
         messages.error(request, str(exc.message))
         return redirect(back)
+    risk_telemetry.record_hold(request, request.user, success=True, hold_id=hold.pk,
+                               **risk_fields)
     return redirect("booking:hold", hold_id=hold.pk)
 
 
@@ -141,6 +155,10 @@ def hold_page(request: HttpRequest, hold_id: int) -> HttpResponse:
                 if isinstance(exc, IdentityRequired):
                     return redirect("booking:performance", performance_id=hold.performance_id)
         else:
+            risk_telemetry.record_order(
+                request, request.user, order_id=order.pk, event_id=event.pk,
+                performance_id=hold.performance_id, quantity=len(items),
+                amount_minor=to_minor(order.total, order.currency), currency=order.currency)
             return redirect("booking:order", code=order.code)
     total = sum(i.price for i in items)
     return render(request, "booking/hold.html", {

@@ -11,6 +11,7 @@ from smarttickets.accounts.api_auth import token_auth
 from smarttickets.core import clock
 from smarttickets.core.idempotency import idempotent
 from smarttickets.payments import selectors, services
+from smarttickets.risk import gates as risk_gates
 
 router = Router(tags=["payments"])
 
@@ -28,7 +29,7 @@ class ErrorOut(Schema):
 
 
 @router.post("/orders/{code}/checkout", auth=[token_auth, django_auth],
-             response={200: CheckoutOut, 404: ErrorOut, 409: ErrorOut, 502: ErrorOut,
+             response={200: CheckoutOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 502: ErrorOut,
                        503: ErrorOut},
              url_name="payments_checkout", summary="Start (or resume) paying for an order")
 @idempotent
@@ -37,6 +38,10 @@ def checkout(request: HttpRequest, code: str):
     open returns the same page; send an ``Idempotency-Key`` header to make retries safe."""
     order = selectors.access_order_by_buyer(code=code, user=request.auth)
     return_url = request.build_absolute_uri(reverse("payments:return", args=[order.code]))
+    risk_gates.check(attempt=risk_gates.attempt_from_request(
+        request, event_id=order.performance.event_id, performance_id=order.performance_id,
+        quantity=order.hold.quantity, object_type="booking.order", object_id=order.pk),
+        checkpoint="checkout")
     url = services.start_checkout(order=order, return_url=return_url, now=clock.now())
     payment = selectors.latest_payment(order=order)
     if url.startswith("/"):

@@ -15,11 +15,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from smarttickets.core import clock
 from smarttickets.core.exceptions import DomainError, NotFound
-from smarttickets.core.money import format_money, from_minor
+from smarttickets.core.money import format_money, from_minor, to_minor
 from smarttickets.payments import conf, selectors, services
 from smarttickets.payments.forms import CardForm, ChallengeForm, RefundForm
 from smarttickets.payments.models import Payment, Refund, SandboxSession
 from smarttickets.payments.providers import sandbox
+from smarttickets.risk import gates as risk_gates
+from smarttickets.risk import telemetry as risk_telemetry
 
 
 def _url(name: str, *args) -> str | None:
@@ -41,6 +43,12 @@ def _buyer_order(request: HttpRequest, code: str):
 def start(request: HttpRequest, code: str) -> HttpResponse:
     order = _buyer_order(request, code)
     return_url = request.build_absolute_uri(reverse("payments:return", args=[order.code]))
+    refused = risk_gates.web_check(
+        request, checkpoint="checkout", back=reverse("booking:order", args=[order.code]),
+        event_id=order.performance.event_id, performance_id=order.performance_id,
+        quantity=order.hold.quantity, object_type="booking.order", object_id=order.pk)
+    if refused is not None:
+        return refused
     try:
         url = services.start_checkout(order=order, return_url=return_url, now=clock.now())
     except DomainError as exc:
@@ -57,6 +65,12 @@ def payment_return(request: HttpRequest, code: str) -> HttpResponse:
     now = clock.now()
     payment = services.sync_checkout(order=order, now=now)
     order.refresh_from_db()
+    if payment is not None and payment.state != Payment.State.OPEN:
+        risk_telemetry.record_payment(
+            request, request.user, payment_id=payment.pk, order_id=order.pk,
+            amount_minor=to_minor(payment.amount, payment.currency), currency=payment.currency,
+            card_fp=payment.card_fingerprint, success=payment.state in Payment.CHARGED_STATES,
+            decline_code=payment.decline_code)
     refunds = list(selectors.refunds_of_order(order=order).filter(kind=Refund.Kind.AUTOMATIC))
     auto_refund = refunds[0] if refunds else None
     if order.state == order.State.PAID:

@@ -1,8 +1,10 @@
 """In-process risk decisions for booking: ``decide(activity=..., checkpoint=..., now=...)``.
 
 Booking builds a plain ``AccountActivity`` (account id, event, IP, device, quantity) and gets a
-stored ``Decision`` back. Features come from the account's recent telemetry plus its cached graph
-neighbourhood; the model is loaded once per process. Whatever goes wrong with the model, the
+stored ``Decision`` back. Features come from the account's recent telemetry plus the graph row
+kept in its ``AccountRiskState`` (recomputed only when its ties changed); the model is loaded
+once per process. The event's ``RiskPolicy`` sets the thresholds; a ban, a passed step-up or a
+reviewer's release then overrides the model's outcome. Whatever goes wrong with the model, the
 caller gets the configured fail-safe decision, never an exception.
 """
 
@@ -19,15 +21,15 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from smarttickets.core import clock
 from smarttickets.core.exceptions import InvalidInput
 from smarttickets.risk import features as F
 from smarttickets.risk import model as M
-from smarttickets.risk.models import Decision, RiskEvent, RiskLink
-from smarttickets.risk.services import event_to_spec, store_decision
+from smarttickets.risk.models import AccountRiskState, Decision, RiskEvent, RiskLink, RiskPolicy
+from smarttickets.risk.services import policy_cache_key, store_decision
 
 logger = logging.getLogger(__name__)
 
@@ -107,13 +109,20 @@ def _synthetic_event(activity: AccountActivity, checkpoint: str, now: datetime) 
     return {**base, "type": "hold", "success": True}
 
 
+_EVENT_COLUMNS = ("ts", "type", "session", "ip", "device", "ua", "data")
+
+
 def local_events(activity: AccountActivity, checkpoint: str, now: datetime) -> list[dict]:
     since = now - timedelta(days=int(getattr(settings, "RISK_LIVE_WINDOW_DAYS", WINDOW_DAYS)))
-    # One query: the recent window, plus the signup however old it is (account age).
-    recent = list(RiskEvent.objects.filter(Q(ts__gte=since) | Q(type="signup"),
-                                           account_id=activity.account_id)
-                  .order_by("-ts")[:MAX_EVENTS])
-    events = [event_to_spec(e) for e in recent]
+    # One indexed query: the recent window, plus the signup however old it is (account age).
+    # Plain tuples, not model instances: this runs on every hold.
+    me = str(activity.account_id)
+    events = [{"ts": ts.timestamp(), "type": kind, "account": me, "session": session, "ip": ip,
+               "device": device or None, "ua": ua, **data}
+              for ts, kind, session, ip, device, ua, data in
+              RiskEvent.objects.filter(Q(ts__gte=since) | Q(type="signup"),
+                                       account_id=activity.account_id)
+              .order_by("-ts").values_list(*_EVENT_COLUMNS)[:MAX_EVENTS]]
     events.append(_synthetic_event(activity, checkpoint, now))
     return events
 
@@ -172,9 +181,9 @@ def neighbourhood(account_id: int) -> tuple[dict[str, set[tuple[str, str]]], dic
                 frontier.add((kind, value))
         seen |= frontier
     ids = [int(a) for a in links]
-    tickets = {str(row["account_id"]): int(row["n"] or 0) for row in
-               RiskEvent.objects.filter(account_id__in=ids, type="order")
-               .values("account_id").annotate(n=Sum("quantity"))}
+    # Kept per account as orders are recorded (AccountRiskState.tickets), not summed here.
+    tickets = {str(a): n for a, n in AccountRiskState.objects.filter(account_id__in=ids)
+               .values_list("account_id", "tickets") if n}
     ips = {v for k, v in own if k == "ipo"}
     ip_accounts = {row["value"]: row["n"] for row in
                    RiskLink.objects.filter(kind="ip", value__in=ips).values("value")
@@ -182,29 +191,131 @@ def neighbourhood(account_id: int) -> tuple[dict[str, set[tuple[str, str]]], dic
     return links, tickets, ip_accounts, counts
 
 
-def graph_row(account_id: int) -> list[float]:
-    key = f"risk:graph:v1:{account_id}"
-    row = cache.get(key)
-    if row is None:
-        links, tickets, ip_accounts, counts = neighbourhood(account_id)
-        row = F.graph_features(links, tickets, ip_accounts, [str(account_id)],
-                               counts=counts)[0].tolist()
-        cache.set(key, row, GRAPH_CACHE_SECONDS)
+def compute_graph_row(account_id: int) -> list[float]:
+    links, tickets, ip_accounts, counts = neighbourhood(account_id)
+    return F.graph_features(links, tickets, ip_accounts, [str(account_id)],
+                            counts=counts)[0].tolist()
+
+
+def graph_row(account_id: int, state: dict[str, Any] | None = None,
+              now: datetime | None = None) -> list[float]:
+    """The account's graph features: the stored row while its ties are unchanged, else fresh.
+
+    A recomputed row is written back (it is only stale after a new tie on this account or a
+    neighbour), so the walk runs once per change, not once per decision.
+    """
+    if state is None:
+        state = account_state(account_id)
+    row = state.get("graph") if state else None
+    if row is not None and not state["graph_stale"] and len(row) == len(F.GRAPH_FEATURES):
+        return row
+    if state is None:
+        # No telemetry at all yet: nothing to store the row on, keep it for a while.
+        key = f"risk:graph:v2:{account_id}"
+        row = cache.get(key)
+        if row is None:
+            row = compute_graph_row(account_id)
+            cache.set(key, row, GRAPH_CACHE_SECONDS)
+        return row
+    row = compute_graph_row(account_id)
+    _store_graph_row(account_id, row, state["graph_version"], now or clock.now())
     return row
 
 
-def live_features(activity: AccountActivity, checkpoint: str, now: datetime) -> np.ndarray:
+def _store_graph_row(account_id: int, row: list[float], version: int, now: datetime) -> bool:
+    # NaN is not JSON: stored as null and read back as NaN. Only stored as fresh when no tie
+    # changed while it was being computed.
+    stored = [None if v != v else v for v in row]
+    return bool(AccountRiskState.objects.filter(pk=account_id, graph_version=version)
+                .update(graph=stored, graph_at=now, graph_stale=False))
+
+
+def refresh_graph_rows(*, account_ids: list[int], now: datetime) -> int:
+    """Recompute the stale graph rows among ``account_ids``; returns how many were stored."""
+    done = 0
+    for account_id, version in (AccountRiskState.objects
+                                .filter(pk__in=account_ids, graph_stale=True)
+                                .values_list("account_id", "graph_version")):
+        done += _store_graph_row(account_id, compute_graph_row(account_id), version, now)
+    return done
+
+
+def refresh_stale_graphs(*, now: datetime, limit: int = 1000) -> int:
+    """Housekeeping (``smarttickets risk refresh-graphs``): recompute stale graph rows."""
+    ids = list(AccountRiskState.objects.filter(graph_stale=True).order_by("last_event_at")
+               .values_list("account_id", flat=True)[:limit])
+    return refresh_graph_rows(account_ids=ids, now=now)
+
+
+_STATE_COLUMNS = ("graph", "graph_stale", "graph_version", "banned_at", "stepup_until",
+                  "cleared_events", "transfers_in")
+
+
+def account_state(account_id: int) -> dict[str, Any] | None:
+    row = (AccountRiskState.objects.filter(pk=account_id).values_list(*_STATE_COLUMNS)
+           .first())
+    if row is None:
+        return None
+    state = dict(zip(_STATE_COLUMNS, row, strict=True))
+    if state["graph"] is not None:
+        state["graph"] = [NAN if v is None else float(v) for v in state["graph"]]
+    return state
+
+
+NAN = float("nan")
+
+
+def live_features(activity: AccountActivity, checkpoint: str, now: datetime,
+                  state: dict[str, Any] | None = None) -> np.ndarray:
+    if state is None:
+        state = account_state(activity.account_id)
     builder = F.FeatureBuilder()
     builder.add_many(local_events(activity, checkpoint, now))
     me = str(activity.account_id)
     # Tickets handed to this account by others (their events are not in its window).
-    for sender in (RiskLink.objects.filter(kind="xfer", value=me).exclude(account_id=activity
-                                                                          .account_id)
-                   .values_list("account_id", flat=True)[:MAX_NEIGHBOURS]):
-        builder.add({"ts": now.timestamp(), "type": "ticket_transfer", "account": str(sender),
-                     "to_account": me})
+    if state is None or state["transfers_in"]:
+        for sender in (RiskLink.objects.filter(kind="xfer", value=me)
+                       .exclude(account_id=activity.account_id)
+                       .values_list("account_id", flat=True)[:MAX_NEIGHBOURS]):
+            builder.add({"ts": now.timestamp(), "type": "ticket_transfer",
+                         "account": str(sender), "to_account": me})
     local = F._local_features(builder.accounts[me])
-    return np.array([local + graph_row(activity.account_id)], dtype=np.float64)
+    return np.array([local + graph_row(activity.account_id, state, now)], dtype=np.float64)
+
+
+# -- per-event policy --------------------------------------------------------------------------
+
+POLICY_CACHE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Policy:
+    enabled: bool = True
+    challenge_at: float | None = None
+    review_at: float | None = None
+    block_at: float | None = None
+
+    def thresholds(self, default: M.Thresholds) -> M.Thresholds:
+        challenge = default.challenge if self.challenge_at is None else self.challenge_at
+        review = default.review if self.review_at is None else self.review_at
+        block = default.block if self.block_at is None else self.block_at
+        # A partial policy may cross the model's other levels: raise those to keep the order.
+        review = max(review, challenge)
+        block = max(block, review)
+        return M.Thresholds(challenge=challenge, review=review, block=block)
+
+
+def policy_for(event_id: str) -> Policy:
+    if not str(event_id or "").isdigit():
+        return Policy()
+    key = policy_cache_key(event_id)
+    policy = cache.get(key)
+    if policy is None:
+        row = (RiskPolicy.objects.filter(event_id=int(event_id))
+               .values_list("enabled", "challenge_at", "review_at", "block_at").first())
+        policy = Policy(*row) if row else Policy()
+        cache.set(key, policy, POLICY_CACHE_SECONDS)
+    return policy
 
 
 # -- the decision ----------------------------------------------------------------------------
@@ -219,6 +330,11 @@ def decide(*, activity: AccountActivity, checkpoint: str, thresholds: M.Threshol
            now: datetime | None = None) -> Decision:
     """Score the account at a checkpoint and store the decision with its reasons.
 
+    Thresholds: ``thresholds`` if given, else the event's ``RiskPolicy`` over the model's.
+    Then, in order: a banned account is blocked; an account a reviewer released for this
+    event is allowed; a challenge is allowed while a passed step-up lasts. ``model_decision``
+    keeps what the model said and ``override`` why it changed.
+
     Never raises because of the model: on any failure the decision is the fail-safe
     (``RISK_FAILSAFE_DECISION``, challenge by default) with the reason "model unavailable".
     """
@@ -227,30 +343,40 @@ def decide(*, activity: AccountActivity, checkpoint: str, thresholds: M.Threshol
     started = time.perf_counter()
     now = now or clock.now()
     model_version = "unavailable"
+    th: M.Thresholds | None = thresholds
+    state: dict[str, Any] | None = None
+    policy = Policy()
     try:
+        state = account_state(activity.account_id)
+        policy = policy_for(activity.event_id)
         model = get_model()
         model_version = model.model_version
-        th = thresholds or model.thresholds
-        X = live_features(activity, checkpoint, now)
-        score = float(model.score_matrix(X)[0])
-        reasons = model.reasons(X)
-        outcome = model.decide(X, np.array([score]), reasons, th)[0]
-        reason_dicts = [r.as_dict() for r in reasons[0]]
+        th = thresholds or policy.thresholds(model.thresholds)
+        if policy.enabled:
+            X = live_features(activity, checkpoint, now, state)
+            score = float(model.score_matrix(X)[0])
+            reasons = model.reasons(X)
+            outcome = model.decide(X, np.array([score]), reasons, th)[0]
+            reason_dicts = [r.as_dict() for r in reasons[0]]
+        else:
+            score, outcome, reason_dicts = 0.0, "allow", []
         failsafe = False
     except Exception:
         logger.exception("risk model unavailable; using the fail-safe decision for account %s",
                          activity.account_id)
-        th = thresholds
         score = FAILSAFE_SCORE
         outcome = failsafe_decision()
         reason_dicts = [M.MODEL_UNAVAILABLE.as_dict()]
         failsafe = True
+    final, override = apply_overrides(outcome, state=state, policy=policy,
+                                      event_id=str(activity.event_id or ""), now=now)
     fields = {
         "account_id": activity.account_id, "checkpoint": checkpoint, "score": score,
-        "decision": outcome, "model_version": model_version, "reasons": reason_dicts,
+        "decision": final, "model_version": model_version, "reasons": reason_dicts,
         "thresholds": th.as_dict() if th else {}, "failsafe": failsafe,
         "object_type": activity.object_type, "object_id": str(activity.object_id or ""),
-        "event_id": str(activity.event_id or ""),
+        "event_id": str(activity.event_id or ""), "model_decision": outcome,
+        "override": override,
     }
     try:
         return store_decision(now=now, elapsed_ms=(time.perf_counter() - started) * 1000,
@@ -260,3 +386,18 @@ def decide(*, activity: AccountActivity, checkpoint: str, thresholds: M.Threshol
         logger.exception("could not store the risk decision for account %s",
                          activity.account_id)
         return Decision(created_at=now, **fields)
+
+
+def apply_overrides(outcome: str, *, state: dict[str, Any] | None, policy: Policy,
+                    event_id: str, now: datetime) -> tuple[str, str]:
+    """What the account's standing makes of the model's outcome: (final outcome, why)."""
+    if state and state["banned_at"] is not None:
+        return "block", "banned"
+    if not policy.enabled and outcome != "allow":
+        return "allow", "policy_off"
+    if outcome != "allow" and state and event_id and event_id in (state["cleared_events"] or []):
+        return "allow", "cleared_by_review"
+    if outcome == "challenge" and state and state["stepup_until"] is not None \
+            and state["stepup_until"] > now:
+        return "allow", "stepup_passed"
+    return outcome, ""

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from smarttickets.accounts.models import User
 from smarttickets.core.audit import log_action
-from smarttickets.core.exceptions import InvalidInput
+from smarttickets.core.exceptions import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+)
+from smarttickets.core.tasks import enqueue_on_commit
 from smarttickets.risk import logio
-from smarttickets.risk.models import Decision, RiskEvent, RiskLink
+from smarttickets.risk.models import (
+    AccountRiskState,
+    Appeal,
+    Decision,
+    ReviewCase,
+    RiskEvent,
+    RiskLink,
+    RiskPolicy,
+    StepUpChallenge,
+)
 
+logger = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 400
 PURCHASE_TYPES = frozenset({"hold", "order", "payment", "lottery_entry"})
 
@@ -50,13 +72,44 @@ def _links_for(event: RiskEvent) -> list[tuple[int, str, str]]:
     return out
 
 
+def _upsert_state(account_id: int, now: datetime, **changes: Any) -> None:
+    """Apply ``F()`` changes to an account's risk state, creating the row on first use."""
+    if AccountRiskState.objects.filter(pk=account_id).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            AccountRiskState.objects.create(account_id=account_id)
+    except IntegrityError:  # created by a concurrent event: apply the change to that row
+        pass
+    AccountRiskState.objects.filter(pk=account_id).update(**changes)
+
+
+# Graph rows recomputed right after a new tie (as a task); more neighbours than this are only
+# marked stale and recomputed by their next decision or ``risk refresh-graphs``.
+EAGER_GRAPH_REFRESH = 25
+
+
+def _mark_neighbours_stale(idents: list[tuple[str, str]]) -> list[int]:
+    """A new tie changes the graph rows of everyone already on that identifier."""
+    query = Q()
+    for kind, value in idents:
+        query |= Q(kind=kind, value=value)
+    holders = RiskLink.objects.filter(query).values("account_id")
+    AccountRiskState.objects.filter(account_id__in=holders).update(
+        graph_stale=True, graph_version=F("graph_version") + 1)
+    return list(RiskLink.objects.filter(query).order_by().values_list("account_id", flat=True)
+                .distinct()[:EAGER_GRAPH_REFRESH])
+
+
 @transaction.atomic
 def record_event(*, account: User | None, type: str, session: str, ip: str,
                  device: str | None, ua: str, now: datetime,
-                 fields: dict[str, Any] | None = None) -> RiskEvent:
+                 fields: dict[str, Any] | None = None, source_key: str = "") -> RiskEvent:
     """Store one telemetry event after checking it against the behaviour-log spec.
 
-    Telemetry is itself an append-only log, so it writes no audit entry of its own.
+    Also keeps the account's live aggregates (``AccountRiskState``) and identifier links up to
+    date. With a ``source_key`` the call is idempotent: the event already recorded from that
+    source is returned. Telemetry is itself an append-only log, so it writes no audit entry.
     """
     errors: dict[str, str] = {}
     clean, field_errors = logio.check_fields(type, fields or {})
@@ -71,18 +124,66 @@ def record_event(*, account: User | None, type: str, session: str, ip: str,
         errors["ip"] = _("Not an IPv4 or IPv6 address.")
     if device is not None and (not isinstance(device, str) or len(device) > 128):
         errors["device"] = _("A device id is at most 128 characters.")
+    if len(source_key) > 100:
+        errors["source_key"] = _("A source key is at most 100 characters.")
     if errors:
         raise InvalidInput(_("The risk event is not valid."), fields=errors)
+    if source_key:
+        existing = RiskEvent.objects.filter(source_key=source_key).first()
+        if existing is not None:
+            return existing
     event = RiskEvent.objects.create(
         ts=now, type=type, account=account, session=session, ip=ip, device=device or "",
         ua=(ua or "")[:512], data=clean,
-        quantity=clean.get("quantity") if type == "order" else None,
+        quantity=clean.get("quantity") if type == "order" else None, source_key=source_key,
     )
-    links = [RiskLink(account_id=a, kind=k, value=v[:128], first_seen=now)
-             for a, k, v in _links_for(event)]
-    if links:
-        RiskLink.objects.bulk_create(links, ignore_conflicts=True)
+    if event.account_id is None:
+        return event
+    candidates = {(a, k, v[:128]) for a, k, v in _links_for(event)}
+    match = Q()
+    for a, k, v in candidates:
+        match |= Q(account_id=a, kind=k, value=v)
+    known = set(RiskLink.objects.filter(match).values_list("account_id", "kind", "value"))
+    new = candidates - known
+    if new:
+        RiskLink.objects.bulk_create([RiskLink(account_id=a, kind=k, value=v, first_seen=now)
+                                      for a, k, v in sorted(new)], ignore_conflicts=True)
+    ties = sorted({(k, v) for _a, k, v in new if k != "ip"})
+    changes: dict[str, Any] = {"events": F("events") + 1, "last_event_at": now}
+    if type == "order":
+        changes["tickets"] = F("tickets") + (clean.get("quantity") or 0)
+    affected: set[int] = set()
+    if ties:
+        affected.update(_mark_neighbours_stale(ties))
+        changes.update(graph_stale=True, graph_version=F("graph_version") + 1)
+        affected.add(event.account_id)
+    _upsert_state(event.account_id, now, **changes)
+    if type == "ticket_transfer":
+        to = clean["to_account"]
+        if to.isdigit() and User.objects.filter(pk=int(to)).exists():
+            _upsert_state(int(to), now, transfers_in=F("transfers_in") + 1, graph_stale=True,
+                          graph_version=F("graph_version") + 1)
+            affected.add(int(to))
+    if affected:
+        from smarttickets.risk.tasks import refresh_graph_rows
+
+        ids = sorted(affected)[:EAGER_GRAPH_REFRESH]
+        enqueue_on_commit(refresh_graph_rows, account_ids=ids)
     return event
+
+
+def record_event_safely(**kwargs: Any) -> RiskEvent | None:
+    """``record_event`` for the platform's hooks: telemetry never breaks the caller.
+
+    Call it after the caller's service has returned, outside its transaction; a bad field or a
+    database hiccup is logged and dropped.
+    """
+    try:
+        return record_event(**kwargs)
+    except Exception:
+        logger.warning("risk telemetry dropped: %s for account %s", kwargs.get("type"),
+                       getattr(kwargs.get("account"), "pk", None), exc_info=True)
+        return None
 
 
 @transaction.atomic
@@ -119,15 +220,276 @@ def store_decision(*, account_id: int, checkpoint: str, score: float, decision: 
                    model_version: str, reasons: list[dict[str, Any]],
                    thresholds: dict[str, float], failsafe: bool, now: datetime,
                    object_type: str = "", object_id: str = "", event_id: str = "",
-                   elapsed_ms: float = 0.0) -> Decision:
+                   elapsed_ms: float = 0.0, model_decision: str = "",
+                   override: str = "") -> Decision:
+    """Store a decision with its audit entry; a review or block opens (or joins) a case."""
     record = Decision.objects.create(
         created_at=now, account_id=account_id, checkpoint=checkpoint, score=score,
         decision=decision, model_version=model_version, reasons=reasons, thresholds=thresholds,
         failsafe=failsafe, object_type=object_type, object_id=object_id, event_id=event_id,
-        elapsed_ms=elapsed_ms,
+        elapsed_ms=elapsed_ms, model_decision=model_decision or decision, override=override,
     )
     log_action(action=f"risk.decision.{decision}", obj=record, now=now,
                data={"checkpoint": checkpoint, "score": round(score, 4),
                      "model_version": model_version, "failsafe": failsafe,
-                     "reasons": [r.get("code") for r in reasons]})
+                     "reasons": [r.get("code") for r in reasons], "override": override})
+    if decision in ("review", "block") and override != "banned":
+        _open_case(decision=record, now=now)
     return record
+
+
+def _event_pk(event_id: str) -> int | None:
+    from smarttickets.events.models import Event
+
+    if not str(event_id).isdigit():
+        return None
+    return Event.objects.filter(pk=int(event_id)).values_list("pk", flat=True).first()
+
+
+def _open_case(*, decision: Decision, now: datetime) -> ReviewCase:
+    """The account's open case for the decision's event, with this decision as its latest."""
+    event_pk = _event_pk(decision.event_id)
+    case = (ReviewCase.objects.select_for_update()
+            .filter(account_id=decision.account_id, event_id=event_pk,
+                    state=ReviewCase.State.OPEN).first())
+    if case is not None:
+        case.decision = decision
+        case.updated_at = now
+        case.save(update_fields=["decision", "updated_at"])
+        return case
+    try:
+        with transaction.atomic():
+            case = ReviewCase.objects.create(account_id=decision.account_id, event_id=event_pk,
+                                             decision=decision, opened_at=now, updated_at=now)
+    except IntegrityError:  # a concurrent decision opened it
+        case = ReviewCase.objects.get(account_id=decision.account_id, event_id=event_pk,
+                                      state=ReviewCase.State.OPEN)
+        return case
+    log_action(action="risk.case.opened", obj=case, now=now,
+               data={"decision": decision.pk, "outcome": decision.decision})
+    return case
+
+
+# --- per-event policy ------------------------------------------------------------------------
+
+@transaction.atomic
+def set_policy(*, event_id: int, enabled: bool, challenge_at: float | None,
+               review_at: float | None, block_at: float | None, actor: User | None,
+               now: datetime) -> RiskPolicy:
+    """Thresholds for one event; ``None`` keeps the model file's value for that level."""
+    values = [v for v in (challenge_at, review_at, block_at) if v is not None]
+    if any(not 0.0 <= v <= 1.0 for v in values) or values != sorted(values):
+        message = _("Thresholds are scores from 0 to 1, with challenge ≤ review ≤ block.")
+        raise InvalidInput(message, fields={"thresholds": [message]})
+    policy, _created = RiskPolicy.objects.update_or_create(
+        event_id=event_id, defaults={"enabled": enabled, "challenge_at": challenge_at,
+                                     "review_at": review_at, "block_at": block_at})
+    log_action(action="risk.policy.set", obj=policy, actor=actor, now=now,
+               data={"enabled": enabled, "challenge_at": challenge_at,
+                     "review_at": review_at, "block_at": block_at})
+    cache.delete(policy_cache_key(event_id))
+    return policy
+
+
+def policy_cache_key(event_id: int | str) -> str:
+    return f"risk:policy:v1:{event_id}"
+
+
+# --- review queue ----------------------------------------------------------------------------
+
+REVIEW_ACTIONS = ("release", "cancel", "ban")
+
+
+@transaction.atomic
+def resolve_case(*, case: ReviewCase, action: str, reviewer: User, note: str,
+                 now: datetime) -> ReviewCase:
+    """A reviewer's verdict on an open case.
+
+    ``release``: the account is cleared for the case's event (checkout of a live hold goes on,
+    later checkpoints there allow). ``cancel``: the case closes and the account stays refused
+    at checkout for that event; its hold is not sold and goes back to sale when it expires or
+    the buyer lets go. ``ban``: the account is refused at every checkpoint of every event.
+    """
+    if action not in REVIEW_ACTIONS:
+        raise InvalidInput(_("Choose release, cancel or ban."), fields={"action": [action]})
+    note = (note or "").strip()
+    if len(note) > 2000:
+        message = _("A note is at most 2,000 characters.")
+        raise InvalidInput(message, fields={"note": [message]})
+    locked = ReviewCase.objects.select_for_update().get(pk=case.pk)
+    if locked.state != ReviewCase.State.OPEN:
+        raise Conflict(_("This case was already decided (%(state)s).")
+                       % {"state": locked.get_state_display()}, code="case_closed")
+    state = {"release": ReviewCase.State.RELEASED, "cancel": ReviewCase.State.CANCELLED,
+             "ban": ReviewCase.State.BANNED}[action]
+    locked.state, locked.resolved_at, locked.resolved_by = state, now, reviewer
+    locked.note, locked.updated_at = note, now
+    locked.save(update_fields=["state", "resolved_at", "resolved_by", "note", "updated_at"])
+    _upsert_state(locked.account_id, now)
+    risk_state = AccountRiskState.objects.select_for_update().get(pk=locked.account_id)
+    if action == "release" and locked.event_id is not None:
+        cleared = [e for e in risk_state.cleared_events if e != str(locked.event_id)]
+        risk_state.cleared_events = [*cleared, str(locked.event_id)]
+        risk_state.save(update_fields=["cleared_events"])
+    elif action == "ban":
+        risk_state.banned_at = now
+        risk_state.ban_reason = note[:500]
+        risk_state.save(update_fields=["banned_at", "ban_reason"])
+        # Every other open case of the account is settled by the ban.
+        others = ReviewCase.objects.filter(account_id=locked.account_id,
+                                           state=ReviewCase.State.OPEN)
+        for other in others:
+            log_action(action="risk.case.banned", obj=other, actor=reviewer, now=now,
+                       data={"by_case": locked.pk})
+        others.update(state=ReviewCase.State.BANNED, resolved_at=now, resolved_by=reviewer,
+                      updated_at=now)
+    log_action(action=f"risk.case.{state}", obj=locked, actor=reviewer, now=now,
+               data={"account": locked.account_id, "event": locked.event_id, "note": note})
+    forget_gate_cache(locked.account_id)
+    return locked
+
+
+@transaction.atomic
+def lift_ban(*, account: User, reviewer: User, now: datetime) -> AccountRiskState:
+    locked = AccountRiskState.objects.select_for_update().filter(pk=account.pk).first()
+    if locked is None or locked.banned_at is None:
+        raise Conflict(_("This account is not banned."), code="not_banned")
+    locked.banned_at, locked.ban_reason = None, ""
+    locked.save(update_fields=["banned_at", "ban_reason"])
+    log_action(action="risk.account.unbanned", obj=locked, actor=reviewer, now=now,
+               data={"account": account.pk})
+    forget_gate_cache(account.pk)
+    return locked
+
+
+MAX_APPEAL_CHARS = 2000
+MAX_APPEALS_PER_CASE = 3
+
+
+@transaction.atomic
+def submit_appeal(*, account: User, case: ReviewCase, text: str, now: datetime) -> Appeal:
+    """A fan explains themselves; the appeal joins the case (a closed ban case reopens)."""
+    text = (text or "").strip()
+    if not 10 <= len(text) <= MAX_APPEAL_CHARS:
+        message = _("Tell us in 10 to %(n)d characters.") % {"n": MAX_APPEAL_CHARS}
+        raise InvalidInput(message, fields={"text": [message]})
+    locked = ReviewCase.objects.select_for_update().get(pk=case.pk)
+    if locked.account_id != account.pk:
+        raise NotFound(_("Case not found."))
+    if locked.appeals.count() >= MAX_APPEALS_PER_CASE:
+        raise LimitReached(_("You have already sent %(n)d messages about this case; a reviewer "
+                             "will answer them.") % {"n": MAX_APPEALS_PER_CASE},
+                           code="appeal_limit")
+    appeal = Appeal.objects.create(account=account, case=locked, text=text, created_at=now)
+    fields = ["updated_at"]
+    if locked.state != ReviewCase.State.OPEN:
+        if ReviewCase.objects.filter(account_id=locked.account_id, event_id=locked.event_id,
+                                     state=ReviewCase.State.OPEN).exists():
+            raise Conflict(_("A newer case for this event is already waiting for review."),
+                           code="case_open")
+        locked.state, locked.resolved_at, locked.resolved_by = ReviewCase.State.OPEN, None, None
+        fields += ["state", "resolved_at", "resolved_by"]
+    locked.updated_at = now
+    locked.save(update_fields=fields)
+    log_action(action="risk.appeal.submitted", obj=appeal, actor=account, now=now,
+               data={"case": locked.pk, "chars": len(text)})
+    return appeal
+
+
+# --- step-up: a code by SMS to the verified phone -------------------------------------------
+
+STEPUP_CODE_TTL = timedelta(minutes=10)
+STEPUP_MAX_ATTEMPTS = 5
+STEPUP_COOLDOWN = timedelta(seconds=60)
+STEPUP_PER_HOUR = 5
+STEPUP_PASS = timedelta(minutes=30)
+
+
+def _stepup_hash(*, account_id: int, code: str) -> str:
+    return salted_hmac("smarttickets.risk.stepup", f"{account_id}:{code}",
+                       algorithm="sha256").hexdigest()
+
+
+@transaction.atomic
+def start_stepup(*, account: User, now: datetime) -> StepUpChallenge:
+    """Text a 6-digit code to the account's verified phone (at most once a minute)."""
+    if not account.phone_verified:
+        raise Conflict(_("Verify a mobile number on your profile first."), code="no_phone")
+    recent = list(StepUpChallenge.objects.select_for_update()
+                  .filter(account=account, created_at__gt=now - timedelta(hours=1))
+                  .order_by("-created_at").values_list("created_at", flat=True))
+    if recent and now - recent[0] < STEPUP_COOLDOWN:
+        wait = int((STEPUP_COOLDOWN - (now - recent[0])).total_seconds()) + 1
+        raise LimitReached(_("Please wait %(s)d seconds before asking for another code.")
+                           % {"s": wait}, code="throttled")
+    if len(recent) >= STEPUP_PER_HOUR:
+        raise LimitReached(_("Too many codes this hour. Please try again later."),
+                           code="throttled")
+    code = f"{secrets.randbelow(10**6):06d}"
+    challenge = StepUpChallenge.objects.create(
+        account=account, phone=account.phone, code_hash=_stepup_hash(account_id=account.pk,
+                                                                     code=code),
+        created_at=now, expires_at=now + STEPUP_CODE_TTL)
+    log_action(action="risk.stepup.sent", obj=challenge, actor=account, now=now,
+               data={"phone": account.phone})
+    body = _("%(code)s is your SmartTickets code to continue your purchase. It expires in "
+             "%(minutes)d minutes. Never share it.") % {
+        "code": code, "minutes": int(STEPUP_CODE_TTL.total_seconds() // 60)}
+    phone = account.phone
+    transaction.on_commit(lambda: _send_sms(to=phone, body=body))
+    return challenge
+
+
+def _send_sms(*, to: str, body: str) -> None:
+    from smarttickets.accounts import sms
+
+    try:
+        sms.send_sms(to=to, body=body)
+    except Exception:
+        # The code is stored; the fan can ask for a new one after the cooldown.
+        logger.exception("could not send the step-up SMS to %s", to)
+
+
+def check_stepup(*, account: User, code: str, now: datetime) -> AccountRiskState:
+    """Check the newest code; passing it lets challenged checkpoints go on for a while.
+
+    Each attempt is committed even when wrong, so guessing is bounded.
+    """
+    code = "".join((code or "").split())
+    error: DomainError | None = None
+    with transaction.atomic():
+        challenge = (StepUpChallenge.objects.select_for_update()
+                     .filter(account=account, passed_at__isnull=True)
+                     .order_by("-created_at", "-id").first())
+        if challenge is None:
+            error = Conflict(_("There is no code waiting. Ask for a new code."), code="no_code")
+        elif challenge.attempts >= STEPUP_MAX_ATTEMPTS:
+            error = LimitReached(_("Too many wrong codes. Ask for a new code."),
+                                 code="too_many_attempts")
+        elif now >= challenge.expires_at:
+            error = Conflict(_("This code has expired. Ask for a new code."), code="expired")
+        else:
+            challenge.attempts += 1
+            good = len(code) == 6 and code.isdigit() and constant_time_compare(
+                challenge.code_hash, _stepup_hash(account_id=account.pk, code=code))
+            if not good:
+                challenge.save(update_fields=["attempts"])
+                log_action(action="risk.stepup.failed", obj=challenge, actor=account, now=now,
+                           data={"attempts": challenge.attempts})
+                error = InvalidInput(_("That code is not right."), code="wrong_code",
+                                     fields={"code": [_("That code is not right.")]})
+            else:
+                challenge.passed_at = now
+                challenge.save(update_fields=["attempts", "passed_at"])
+                _upsert_state(account.pk, now, stepup_until=now + STEPUP_PASS)
+                log_action(action="risk.stepup.passed", obj=challenge, actor=account, now=now,
+                           data={"until": (now + STEPUP_PASS).isoformat()})
+    if error is not None:
+        raise error
+    forget_gate_cache(account.pk)
+    return AccountRiskState.objects.get(pk=account.pk)
+
+
+def forget_gate_cache(account_id: int) -> None:
+    """Drop cached hold decisions of the account (a verdict or a passed step-up changes them)."""
+    cache.delete(f"risk:gate:v1:{account_id}")
