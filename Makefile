@@ -26,6 +26,7 @@ frontend: $(VENDOR_STAMP)
 run: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
+	$(BIN)/smarttickets lottery tick
 	$(BIN)/smarttickets runserver $(HOST):$(PORT)
 
 test: $(STAMP) $(VENDOR_STAMP)
@@ -35,6 +36,13 @@ test: $(STAMP) $(VENDOR_STAMP)
 
 test-postgres: $(STAMP) $(VENDOR_STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/smarttickets} $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks print their figures; each ends with a RESULT line (see docs/).
+bench: $(STAMP) $(VENDOR_STAMP)
+	$(BIN)/python bench/lottery.py
+	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/risk.py
+	$(BIN)/python bench/onsale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench conftest.py
@@ -46,6 +54,7 @@ format: $(STAMP)
 demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
+	$(BIN)/smarttickets lottery tick
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache frontend/node_modules src/smarttickets/tickets/static/tickets/vendor

@@ -290,6 +290,10 @@ STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
 # Lottery: key that encrypts organizers' seeds at rest (derived from SECRET_KEY when unset, so
 # set it before rotating SECRET_KEY).
 LOTTERY_SEED_KEY = env("LOTTERY_SEED_KEY")
+# The platform's Ed25519 key that signs lottery commitments (generated under ./var when unset
+# outside production), and earlier public keys still accepted for old commitments.
+LOTTERY_SIGNING_KEY_PATH = env("LOTTERY_SIGNING_KEY_PATH")
+LOTTERY_RETIRED_PUBLIC_KEYS = env_list("LOTTERY_RETIRED_PUBLIC_KEYS", [])
 
 # Ticket credentials: Ed25519 issuer keys (JSON key entries; generated under ./var when unset
 # outside production) and the key from which per-ticket TOTP fallback secrets are derived.

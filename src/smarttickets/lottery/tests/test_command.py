@@ -195,3 +195,27 @@ def test_key_shows_the_platform_key_and_generates_new_ones(tmp_path):
     assert "Wrote a new Ed25519 key" in made
     with pytest.raises(CommandError, match="already exists"):
         lottery("key", "--generate", str(tmp_path / "next.pem"))
+
+
+def test_signing_without_a_usable_key_stops_before_anything_is_written(settings, tmp_path):
+    settings.LOTTERY_SIGNING_KEY_PATH = str(tmp_path / "missing.pem")
+    out, sig = tmp_path / "result.json", tmp_path / "sig.json"
+
+    with pytest.raises(CommandError, match=r"signing key .* does not exist"):
+        lottery(*small_draw_args(out, "--beacon-text", "1 2 3", "--signature-out", str(sig)))
+
+    assert not out.exists()
+    assert not sig.exists()
+
+
+@pytest.mark.django_db
+def test_tick_creates_the_lotteries_of_a_published_lottery_performance_and_reports():
+    from smarttickets.lottery.models import Lottery
+    from smarttickets.lottery.tests.app_helpers import lottery_performance
+
+    performance, _seated, _standing = lottery_performance()
+    assert not Lottery.objects.filter(performance=performance).exists()
+    out = StringIO()
+    call_command("lottery", "tick", stdout=out)
+    assert out.getvalue().startswith("lottery tick: ")
+    assert Lottery.objects.filter(performance=performance).count() == 2

@@ -424,3 +424,19 @@ def test_dump_result_equals_canonical_json(published):
     assert draw.dump_result(result) == draw.canonical_bytes(result) + b"\n"
     odd = {**result, "winners": ['quote"d']}
     assert draw.dump_result(odd) == draw.canonical_bytes(odd) + b"\n"
+
+
+def test_progress_reports_each_stage_up_to_its_total(tmp_path):
+    calls = []
+
+    draw.draw_file(entries_path=GOLDEN / "g1000.entries.json", lottery_id="p", capacity=10,
+                   seed_secret=SEED, published_at="2025-01-01T00:00:00Z",
+                   progress=lambda stage, done, total: calls.append((stage, done, total)))
+
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages == ["parse", "merkle", "keys", "sort"]
+    for stage in stages:
+        mine = [(done, total) for s, done, total in calls if s == stage]
+        assert [d for d, _ in mine] == sorted(d for d, _ in mine)
+        assert mine[-1][0] == mine[-1][1]
+    assert ("keys", 1000, 1000) in calls

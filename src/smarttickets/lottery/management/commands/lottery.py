@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from smarttickets.core.exceptions import DomainError
@@ -108,7 +109,7 @@ def resolve_beacon_value(description: Any, *, value_hex: str | None, text: str |
 
 
 class Command(BaseCommand):
-    help = "Verifiable lottery draws: draw-file, verify, key."
+    help = "Verifiable lottery draws: draw-file, verify, key, tick."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -145,14 +146,29 @@ class Command(BaseCommand):
         k = sub.add_parser("key", help="show the commitment signing key, or make one")
         k.add_argument("--generate", metavar="PATH", help="write a new private key here")
 
+        sub.add_parser("tick", help="advance every lottery that is due (run every minute)")
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
-        if action == "draw-file":
-            self.draw_file(options)
-        elif action == "verify":
-            self.verify(options)
-        else:
-            self.key(options)
+        try:
+            if action == "draw-file":
+                self.draw_file(options)
+            elif action == "verify":
+                self.verify(options)
+            elif action == "tick":
+                self.tick()
+            else:
+                self.key(options)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+
+    def tick(self) -> None:
+        from smarttickets.core import clock
+        from smarttickets.lottery import services
+
+        done = services.tick(now=clock.now())
+        summary = ", ".join(f"{step}: {n}" for step, n in sorted(done.items())) or "nothing due"
+        self.stdout.write(f"lottery tick: {summary}")
 
     def draw_file(self, o: dict[str, Any]) -> None:
         seed = _hex(o["seed_secret"], "--seed-secret", 32)
@@ -167,6 +183,8 @@ class Command(BaseCommand):
         beacon_value = resolve_beacon_value(
             description, value_hex=o["beacon_value"], text=o["beacon_text"],
             drand_round=o["drand_round"], published_at=published_at)
+        # Load the signing key first: a missing key must stop us before anything is written.
+        key = signing.platform_key() if o["signature_out"] else None
         progress = TqdmProgress(not o["no_progress"])
         try:
             result = draw.draw_file(
@@ -181,8 +199,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write {o['out']}: {exc.strerror}") from None
         finally:
             progress.close()
-        if o["signature_out"]:
-            doc = signing.sign_commitment(result["commitment"])
+        if key is not None:
+            doc = signing.sign_commitment(result["commitment"], key=key)
             Path(o["signature_out"]).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         self.stdout.write(
             f"Drew {result['commitment']['n_entries']} entries for "
