@@ -504,3 +504,16 @@ def test_received_tickets_count_for_the_holder_and_given_tickets_still_count_for
     # the friend's allowance now includes the ticket; the buyer's purchase still counts
     assert units_counted_for(user_id=friend.pk, performance_id=perf, now=clock.now()) == 1
     assert units_counted_for(user_id=show.fan.pk, performance_id=perf, now=clock.now()) == bought
+
+
+def test_the_expire_transfers_command_closes_overdue_offers(client, show, friend):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    transfer_id = offer(client, show, friend.email).json()["id"]
+    Transfer.objects.filter(pk=transfer_id).update(expires_at=clock.now() - timedelta(minutes=1))
+    out = StringIO()
+    call_command("tickets", "expire-transfers", stdout=out)
+    assert out.getvalue().strip() == "expired 1 transfer offer(s)"
+    assert Transfer.objects.get(pk=transfer_id).state == "expired"
