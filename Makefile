@@ -27,6 +27,7 @@ run: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
 	$(BIN)/smarttickets lottery tick
+	$(BIN)/smarttickets tickets demo
 	$(BIN)/smarttickets runserver $(HOST):$(PORT)
 
 test: $(STAMP) $(VENDOR_STAMP)
@@ -55,6 +56,7 @@ demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput
 	$(BIN)/smarttickets demo
 	$(BIN)/smarttickets lottery tick
+	$(BIN)/smarttickets tickets demo
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache frontend/node_modules src/smarttickets/tickets/static/tickets/vendor
