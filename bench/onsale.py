@@ -39,7 +39,8 @@ REDIS_URL = os.environ.get("ONSALE_REDIS_URL", "redis://127.0.0.1:6379/7")
 USER_DOMAIN = "bench-onsale.invalid"
 
 
-def server_env(var_dir: Path, *, workers: int, threads: int, port: int) -> dict[str, str]:
+def server_env(var_dir: Path, *, workers: int, threads: int, port: int,
+               risk: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMARTTICKETS_"))}
     env.update({
         "SMARTTICKETS_ENV": "production",
@@ -58,19 +59,28 @@ def server_env(var_dir: Path, *, workers: int, threads: int, port: int) -> dict[
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": str(threads),
         "DJANGO_SETTINGS_MODULE": "smarttickets.settings",
+        # The risk checkpoint and telemetry are measured apart (--risk on): they are risk's
+        # cost, and the shipped model challenges thousands of identical brand-new accounts.
+        "RISK_GATES_ENABLED": str(risk).lower(),
+        "RISK_TELEMETRY_ENABLED": str(risk).lower(),
     })
     return env
 
 
-def ensure_database() -> None:
+def ensure_database(*, fresh: bool) -> None:
+    """Create the benchmark's own database; ``fresh`` drops it first, so a half-applied
+    migration from an earlier checkout cannot break the run."""
     import psycopg
     from psycopg import sql
 
     name = DATABASE_URL.rsplit("/", 1)[1].split("?")[0]
     admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            print(f"creating database {name}")
+            print(f"creating database {name}", flush=True)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
@@ -186,15 +196,91 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def storm(*, spec: Path, port: int, clients: int, run_octet: int, duration: float) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "onsale" / "loadgen.py"), str(spec),
-         "--port", str(port), "--clients", str(clients), "--run-octet", str(run_octet),
-         "--duration", str(duration)],
-        capture_output=True, text=True, timeout=duration + 60, check=False)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[str, int, float]]:
+    """pid → (command, session id, CPU seconds so far) for every process we can read."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry.name)] = (comm, int(fields[3]), (int(fields[11]) + int(fields[12]))
+                                  / CLK_TCK)
+    return stats
+
+
+def _cpu_by_role(before: dict, after: dict, *, server_sid: int, db_pids: set[int]) -> dict:
+    """CPU seconds spent during the storm by the app server (its whole session), our
+    PostgreSQL backends, and Redis (shared with other users of the machine)."""
+    roles = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid, (comm, sid, cpu) in after.items():
+        spent = cpu - before.get(pid, (comm, sid, 0.0))[2]
+        if sid == server_sid:
+            roles["server"] += spent
+        elif pid in db_pids or comm in ("postgres: walwriter", "walwriter"):
+            roles["postgres"] += spent
+        elif comm.startswith("redis-server"):
+            roles["redis"] += spent
+    return roles
+
+
+def _db_backend_pids() -> set[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "OR backend_type = 'walwriter'")
+        return {pid for (pid,) in cursor.fetchall()} - {connection.connection.info.backend_pid}
+
+
+def storm(*, spec: Path, port: int, clients: int, run_octet: int, duration: float,
+          server: subprocess.Popen) -> dict:
+    """Run the load generator and measure around it: load average (sampled every second)
+    and CPU seconds of load generator, app server, PostgreSQL and Redis."""
+    import resource
+    import threading
+
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    before = _proc_stats()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler.start()
+    try:
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "onsale" / "loadgen.py"), str(spec),
+             "--port", str(port), "--clients", str(clients), "--run-octet", str(run_octet),
+             "--duration", str(duration)],
+            capture_output=True, text=True, timeout=duration + 60, check=False)
+    finally:
+        done.set()
+        sampler.join()
+    after = _proc_stats()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"load generator failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout)
+    result = json.loads(out.stdout)
+    cpu = _cpu_by_role(before, after, server_sid=os.getsid(server.pid),
+                       db_pids=_db_backend_pids())
+    cpu["loadgen"] = (used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime)
+    answered = max(1, result["requests"])
+    result["cpu_ms_per_request"] = {k: round(v * 1000 / answered, 3) for k, v in cpu.items()}
+    result["cpu_s"] = {k: round(v, 2) for k, v in cpu.items()}
+    result["load_during"] = round(statistics.mean(samples), 2) if samples else None
+    result["load_max"] = round(max(samples), 2) if samples else None
+    return result
 
 
 def check_facts(*, performance_id: int, capacity: int, holds_answered: int,
@@ -258,12 +344,18 @@ def main() -> None:
     parser.add_argument("--quantity", type=int, default=2, help="tickets per hold request")
     parser.add_argument("--per-person", type=int, default=4, help="the event's limit")
     parser.add_argument("--repeat", type=int, default=1, help="runs per client count")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
+    parser.add_argument("--workers", type=int,
+                        default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2)))
     parser.add_argument("--threads", type=int,
-                        default=int(os.environ.get("GUNICORN_THREADS", 16)))
+                        default=int(os.environ.get("GUNICORN_THREADS", 32)))
     parser.add_argument("--duration", type=float, default=90.0,
                         help="hard stop per storm, seconds")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--risk", choices=("on", "off"), default="off",
+                        help="risk checkpoint and telemetry on the hold (default off: see "
+                             "docs/onsale-performance.md)")
+    parser.add_argument("--keep-db", action="store_true",
+                        help="reuse the benchmark database instead of recreating it")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     if args.capacity < 1 or args.quantity < 1 or args.per_person < args.quantity:
@@ -271,8 +363,9 @@ def main() -> None:
 
     var_dir = Path(tempfile.mkdtemp(prefix="onsale-"))
     port = free_port()
-    env = server_env(var_dir, workers=args.workers, threads=args.threads, port=port)
-    ensure_database()
+    env = server_env(var_dir, workers=args.workers, threads=args.threads, port=port,
+                     risk=args.risk == "on")
+    ensure_database(fresh=not args.keep_db)
     setup_django(env)
     rounds = args.per_person // args.quantity
     users_needed = -(-args.capacity // (args.quantity * rounds)) * 11 // 10 + 50
@@ -296,7 +389,7 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 result = storm(spec=spec, port=port, clients=clients,
                                run_octet=1 + (rep * len(counts) + i) % 250,
-                               duration=args.duration)
+                               duration=args.duration, server=server)
                 spec.unlink()
                 result["facts"] = check_facts(performance_id=perf_id, capacity=args.capacity,
                                               holds_answered=result["holds"], env=env)
@@ -321,7 +414,10 @@ def print_run(r: dict) -> None:
     print(f"clients={r['clients']:>4}  holds/s={r['holds_per_s']:>7.1f}  holds={r['holds']:>6} "
           f"in {r['selling_s']:.2f}s  p50/p95/p99 ms (all)={lat['all']['p50']:.1f}/"
           f"{lat['all']['p95']:.1f}/{lat['all']['p99']:.1f}  (201s)={lat['ok']['p50']:.1f}/"
-          f"{lat['ok']['p95']:.1f}/{lat['ok']['p99']:.1f}  load={r['load_before']}", flush=True)
+          f"{lat['ok']['p95']:.1f}/{lat['ok']['p99']:.1f}", flush=True)
+    print(f"      load avg before/during/max={r['load_before']}/{r['load_during']}/"
+          f"{r['load_max']}  CPU ms per request: " + "  ".join(
+              f"{k}={v:.3f}" for k, v in r["cpu_ms_per_request"].items()), flush=True)
     print(f"      errors={json.dumps(r['errors'])}{'  TIMED OUT' if r['timed_out'] else ''}")
     print(f"      facts: capacity={f['capacity']} live={f['live_units']} sold={f['sold']} "
           f"counter={f['counter']} oversold={f['oversold']} unsold={f['unsold']} "

@@ -88,10 +88,12 @@ class Storm:
         self.first_sold_out: float | None = None
         self.last_ok: float = 0.0
         body = json.dumps({"zone_id": spec["zone_id"], "quantity": spec["quantity"]}).encode()
-        self.head = (f"POST /api/booking/performances/{spec['performance_id']}/holds HTTP/1.1\r\n"
-                     f"Host: {args.host}\r\nContent-Type: application/json\r\n"
-                     f"X-Forwarded-Proto: https\r\nContent-Length: {len(body)}\r\n").encode()
-        self.body = body
+        head = (f"POST /api/booking/performances/{spec['performance_id']}/holds HTTP/1.1\r\n"
+                f"Host: {args.host}\r\nContent-Type: application/json\r\n"
+                f"X-Forwarded-Proto: https\r\nContent-Length: {len(body)}\r\n").encode()
+        # Every buyer's request, encoded once before the storm: nothing is built per request.
+        self.payloads = [head + f"Authorization: Bearer {token}\r\nX-Device-Id: {device}"
+                         f"\r\n\r\n".encode() + body for token, device in self.users]
 
     def source_address(self) -> str:
         i = self.next_address
@@ -112,9 +114,7 @@ class Storm:
         while not self.stop and time.monotonic() < deadline and self.next_job < self.jobs:
             job = self.next_job
             self.next_job += 1
-            token, device = self.users[job % len(self.users)]
-            payload = (self.head + f"Authorization: Bearer {token}\r\nX-Device-Id: {device}"
-                       f"\r\n\r\n".encode() + self.body)
+            payload = self.payloads[job % len(self.payloads)]
             if conn is None or conn.closed or used >= self.args.per_address:
                 if conn is not None and conn.transport is not None:
                     conn.transport.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import Router, Schema
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.accounts.permissions import is_gate_staff, is_organizer_staff
 from smarttickets.accounts.phone import mask_phone
 from smarttickets.accounts.selectors import verification_state
@@ -33,7 +32,7 @@ class MeOut(Schema):
     gate_staff: bool
 
 
-@router.get("/me", response=MeOut, auth=[token_auth, django_auth], url_name="accounts_me",
+@router.get("/me", response=MeOut, auth=API_AUTH, url_name="accounts_me",
             summary="The signed-in user")
 def me(request: HttpRequest):
     """Works with a session cookie or ``Authorization: Bearer st_…``. The phone number is

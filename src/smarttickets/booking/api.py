@@ -8,9 +8,8 @@ from decimal import Decimal
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.booking import selectors, services
 from smarttickets.booking.client import client_ip, device_id
 from smarttickets.booking.exceptions import InvalidSelection
@@ -22,7 +21,9 @@ from smarttickets.risk import gates as risk_gates
 from smarttickets.risk import telemetry as risk_telemetry
 
 router = Router(tags=["booking"])
-AUTH = [token_auth, django_auth]
+
+
+AUTH = API_AUTH
 MAX_SEATS = 20
 
 
@@ -131,6 +132,13 @@ def availability(request: HttpRequest, performance_id: int):
 @idempotent
 def create_hold(request: HttpRequest, performance_id: int, payload: HoldIn):
     performance = selectors.access_performance(performance_id=performance_id)
+    return place_hold(request, performance=performance, payload=payload)
+
+
+def place_hold(request: HttpRequest, *, performance, payload: HoldIn,
+               known_zones: dict | None = None) -> Status:
+    """The hold endpoint's body, shared with the lean WSGI entry (booking/fastpath.py), which
+    brings its own cached ``performance`` and ``known_zones`` (see services.create_hold)."""
     if payload.seat_ids and payload.quantity:
         raise InvalidSelection(_("Send either seat_ids or zone_id with quantity, not both."))
     if not payload.seat_ids and payload.zone_id is None:
@@ -146,7 +154,8 @@ def create_hold(request: HttpRequest, performance_id: int, payload: HoldIn):
         hold = services.create_hold(user=request.auth, performance=performance,
                                     selection=selection, now=clock.now(), ip=client_ip(request),
                                     device_id=device_id(request),
-                                    entitlement_id=payload.entitlement_id)
+                                    entitlement_id=payload.entitlement_id,
+                                    known_zones=known_zones)
     except DomainError:
         risk_telemetry.record_hold(request, request.auth, success=False, **risk_fields)
         raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -26,6 +27,7 @@ from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from smarttickets.core.exceptions import Busy, DomainError
@@ -76,10 +78,11 @@ def _get() -> GroupCommitter:
 class GroupCommitter:
     def __init__(self, *, max_batch: int) -> None:
         self.max_batch = max(1, max_batch)
-        self.queue: SimpleQueue[tuple[object, Future] | None] = SimpleQueue()
+        self.queue: SimpleQueue[tuple[object, Future, str | None] | None] = SimpleQueue()
         self.pid = os.getpid()
         self.batches = 0
         self.requests = 0
+        self._housekeeping_due = 0.0
         self.thread = threading.Thread(target=self._run, name="booking-group-commit",
                                        daemon=True)
         self.thread.start()
@@ -90,7 +93,8 @@ class GroupCommitter:
 
     def submit(self, request) -> Future:
         future: Future = Future()
-        self.queue.put((request, future))
+        # Refusals are worded in the requester's language, not this thread's.
+        self.queue.put((request, future, translation.get_language()))
         return future
 
     def _run(self) -> None:
@@ -108,34 +112,38 @@ class GroupCommitter:
                     break
             stopping = item is None
             try:
-                close_old_connections()  # CONN_MAX_AGE and health checks, as per request
+                self._housekeeping()
                 if batch:
                     self.commit(batch)
             except BaseException as exc:  # never leave a request waiting for nothing
                 logger.exception("group commit failed")
-                for _request, future in batch:
+                for _request, future, _language in batch:
                     if not future.done():
                         future.set_exception(exc)
-            finally:
-                close_old_connections()
+                self._housekeeping(now=True)
         connection.close()
+
+    def _housekeeping(self, *, now: bool = False) -> None:
+        """CONN_MAX_AGE and the health check, as Django does around each request, but at most
+        once a second: per batch, the health check alone was a round trip per commit."""
+        if now or time.monotonic() >= self._housekeeping_due:
+            close_old_connections()
+            self._housekeeping_due = time.monotonic() + 1.0
 
     def commit(self, batch: list[tuple[object, Future]]) -> None:
         from smarttickets.booking.services import record_holds
 
         self.batches += 1
         self.requests += len(batch)
-        groups: dict[int, list[tuple[object, Future]]] = defaultdict(list)
-        for request, future in batch:
-            groups[request.performance.pk].append((request, future))
-        for group in groups.values():
+        groups: dict[tuple[int, str | None], list[tuple[object, Future]]] = defaultdict(list)
+        for request, future, language in batch:
+            groups[request.performance.pk, language].append((request, future))
+        for (_performance, language), group in groups.items():
             requests = [request for request, _future in group]
-            try:
-                results = record_holds(requests)
-            except Exception:
-                if len(group) == 1:
-                    results = [_alone(requests[0])]
-                else:
+            with translation.override(language):
+                try:
+                    results = record_holds(requests)
+                except Exception:
                     # The shared transaction failed as a whole (a deadlock near a sell-out,
                     # a lost connection): each request gets its own, so one cannot sink all.
                     logger.warning("group commit of %d holds failed; recording them one by "

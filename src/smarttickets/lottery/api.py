@@ -9,9 +9,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.booking.client import client_ip, device_id
 from smarttickets.core import clock
 from smarttickets.core.exceptions import NotFound
@@ -19,7 +18,7 @@ from smarttickets.lottery import selectors, services
 from smarttickets.lottery.models import Entry, Lottery
 
 router = Router(tags=["lottery"])
-AUTH = [token_auth, django_auth]
+AUTH = API_AUTH
 
 
 class Error(Schema):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Router, Schema
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.core import clock
 from smarttickets.core.idempotency import idempotent
 from smarttickets.payments import selectors, services
@@ -28,7 +27,7 @@ class ErrorOut(Schema):
     message: str
 
 
-@router.post("/orders/{code}/checkout", auth=[token_auth, django_auth],
+@router.post("/orders/{code}/checkout", auth=API_AUTH,
              response={200: CheckoutOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 502: ErrorOut,
                        503: ErrorOut},
              url_name="payments_checkout", summary="Start (or resume) paying for an order")

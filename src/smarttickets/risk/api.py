@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.core import clock
 from smarttickets.risk import selectors, services
 
 router = Router(tags=["risk"])
-AUTH = [token_auth, django_auth]
+AUTH = API_AUTH
 
 
 class Error(Schema):

@@ -13,16 +13,15 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
-from ninja.security import django_auth
 
-from smarttickets.accounts.api_auth import token_auth
+from smarttickets.accounts.api_auth import API_AUTH
 from smarttickets.core import clock
 from smarttickets.tickets import selectors, services, transfers
 from smarttickets.tickets.exceptions import InvalidDeviceKey, InvalidUpload
 from smarttickets.tickets.models import Transfer
 
 router = Router(tags=["tickets"])
-AUTH = [token_auth, django_auth]
+AUTH = API_AUTH
 NONCE_PATTERN = r"^[0-9a-f]{32}$"
 SCANNER_PATTERN = r"^[0-9A-Za-z._:-]{1,64}$"
 
