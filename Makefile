@@ -31,7 +31,7 @@ run: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets runserver $(HOST):$(PORT)
 
 test: $(STAMP) $(VENDOR_STAMP)
-	$(BIN)/ruff check src tests bench conftest.py
+	$(BIN)/ruff check src tests bench tools conftest.py
 	$(BIN)/smarttickets makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -46,11 +46,11 @@ bench: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/python bench/onsale.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench conftest.py
+	$(BIN)/ruff check src tests bench tools conftest.py
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench conftest.py
-	$(BIN)/ruff check --fix src tests bench conftest.py
+	$(BIN)/ruff format src tests bench tools conftest.py
+	$(BIN)/ruff check --fix src tests bench tools conftest.py
 
 demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/smarttickets migrate --noinput

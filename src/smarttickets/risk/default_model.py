@@ -1,4 +1,4 @@
-"""Regenerates the shipped default model reproducibly: simulate (fixed seed), then train."""
+"""Regenerates the shipped default model reproducibly: simulate a mix of worlds, then train."""
 
 from __future__ import annotations
 
@@ -9,18 +9,28 @@ from pathlib import Path
 from smarttickets.risk import model as M
 from smarttickets.risk import simulate
 
-DEFAULT_ACCOUNTS = 20000
+DEFAULT_ACCOUNTS = 6000
+DEFAULT_WORLDS = 7
 DEFAULT_SEED = 7
 
 
 def regenerate(*, accounts: int = DEFAULT_ACCOUNTS, seed: int = DEFAULT_SEED,
-               out: str | Path | None = None,
+               worlds: int = DEFAULT_WORLDS, out: str | Path | None = None,
                log: Callable[[str], None] = lambda _m: None) -> Path:
-    """Train on the standard scenario only: the hard one stays unseen, for evaluation."""
+    """Train on one standard world and ``worlds - 1`` varied ones (seeds ``seed``, ``seed+1``…).
+
+    ``accounts`` is per world. The varied worlds draw every knob from their seed, so the model
+    learns what holds across platforms; the ``hard`` scenario and tools/independent_sim.py stay
+    unseen, for evaluation.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        log(f"simulating {accounts} accounts (seed {seed})")
-        world = simulate.simulate(accounts=accounts, seed=seed, scenario="standard",
-                                  progress=True)
-        log_path, labels_path = simulate.write(world, tmp)
-        trained = M.train(log_path, labels_path, seed=seed, progress=True, log=log)
+        pairs = []
+        for i in range(max(1, worlds)):
+            scenario = "standard" if i == 0 else "varied"
+            log(f"simulating {accounts} accounts ({scenario}, seed {seed + i})")
+            world = simulate.simulate(accounts=accounts, seed=seed + i, scenario=scenario,
+                                      progress=accounts >= 5000)
+            pairs.append(simulate.write(world, Path(tmp) / f"world-{i}"))
+            del world
+        trained = M.train(*pairs[0], seed=seed, progress=True, log=log, extra=pairs[1:])
     return M.save(trained, out or M.DEFAULT_MODEL_PATH)

@@ -27,34 +27,42 @@ SESSION_GAP_S = 30 * 60
 # accounts were ever seen there: mobile-carrier CGNAT and campus IPs are shared by many fans.
 STRONG_LINK_KINDS = ("card", "device", "addr", "xfer")
 IP_LINK_MAX_ACCOUNTS = 6
-MIN_GAPS_FOR_SPREAD = 4
+MIN_GAPS_FOR_SPREAD = 6
+MIN_GAPS_FOR_PACE = 3
+# Requests a client makes. A login, signup, order or lottery entry is the server's answer to a
+# form_submit and is written in the same instant, so its gap says nothing about who is typing.
+TIMING_TYPES = frozenset({"page_view", "form_submit", "queue_join", "hold", "ticket_transfer"})
+# Typing speed from a handful of keys (Enter after an autofill) is noise, not a measurement.
+MIN_KEYS_FOR_RATE = 10
 # A shared identifier with more accounts than this is infrastructure, not a ring (a kiosk, a
 # default device id): it neither joins components nor counts as sharing.
 LINK_MAX_ACCOUNTS = 400
 PURCHASE_TYPES = frozenset({"hold", "order", "payment", "lottery_entry"})
 ACTION_TYPES = frozenset({"hold", "order", "lottery_entry", "queue_join"})
+# Clients that name themselves as automation. Not okhttp, Dalvik or CFNetwork: a platform's
+# own mobile app sends those for every fan.
 AUTOMATION_UA = re.compile(
     r"headless|phantomjs|selenium|webdriver|puppeteer|playwright|python-requests|python-urllib|"
-    r"aiohttp|httpx|curl/|wget/|go-http-client|okhttp|java/|libwww|scrapy|node-fetch|axios",
+    r"aiohttp|httpx|curl/|wget/|go-http-client|libwww|scrapy|node-fetch|axios",
     re.IGNORECASE,
 )
 
 LOCAL_FEATURES = [
-    # timing
-    "iat_count", "iat_median_s", "iat_log_std", "iat_cv", "iat_min_s",
-    "forms", "forms_no_telemetry", "fill_s_min", "fill_s_median", "checkout_fill_s_min",
-    "keystrokes_per_form", "keys_per_s_max", "pastes", "pointer_moves_median",
-    "zero_pointer_forms_frac", "focus_changes_median",
-    # identity and velocity
-    "has_signup", "age_at_first_action_h", "active_span_h", "sessions", "devices", "ips", "uas",
-    "ips_per_session", "devices_per_session", "automation_ua", "login_failures",
-    "login_fail_ratio", "page_views", "page_views_per_action", "queue_to_hold_s_min",
-    "phone_missing",
-    # purchases
-    "holds", "hold_fail_ratio", "hold_qty_mean", "hold_qty_max", "orders", "tickets",
-    "order_performances", "order_events", "entries", "entry_performances", "entry_events",
-    "entry_qty_mean", "payments", "payment_failures", "decline_codes", "cards",
-    "transfers_out", "transfer_recipients", "transfers_in", "transfer_senders",
+    # timing: measured against the log's own typical values, or machine-absolute limits
+    "iat_median_rel", "iat_log_std", "iat_cv", "iat_min_s", "iat_sub1s_frac",
+    "forms_no_telemetry_frac", "fill_s_min", "fill_rel_min", "fill_rel_median",
+    "keys_per_s_max", "keystrokes_zero_frac", "pastes_per_form", "zero_pointer_forms_frac",
+    "robotic_forms_frac",
+    # identity and velocity: ratios, not counts that grow with the length of the log
+    "has_signup", "ips_per_session", "devices_per_session",
+    "uas_per_session", "automation_ua", "login_fail_ratio",
+    "page_views_per_action", "phone_missing",
+    # purchases: quantities relative to the purchase limit seen in the log
+    "holds", "hold_fail_ratio", "hold_qty_rel", "hold_qty_max_rel", "orders", "tickets",
+    "tickets_per_order", "order_performances", "order_events", "entries", "entry_performances",
+    "entries_per_event", "entry_qty_rel", "payments_per_order", "pay_fail_ratio",
+    "decline_codes", "cards", "transfers_out", "transfer_out_share", "transfer_recipients",
+    "transfers_in", "transfer_senders",
 ]
 GRAPH_FEATURES = [
     "card_share", "device_share", "addr_share", "name_share", "ipo_buyers", "ipo_accounts_min",
@@ -63,6 +71,43 @@ GRAPH_FEATURES = [
     "component_transfers", "component_cards",
 ]
 FEATURES = LOCAL_FEATURES + GRAPH_FEATURES
+# The direction in which a feature may only raise suspicion (+1), lower it (-1), or either (0).
+# Used as monotonic constraints when training, so that the model cannot learn that, say, a
+# faster form is safer: one simulator's quirks must not turn into an inverted rule.
+MONOTONE = {
+    "iat_min_s": -1, "iat_sub1s_frac": 1, "fill_s_min": -1, "fill_rel_min": -1,
+    "keys_per_s_max": 1, "robotic_forms_frac": 1, "ips_per_session": 1, "automation_ua": 1,
+    "decline_codes": 1, "cards": 1, "transfer_out_share": 1, "transfer_senders": 1,
+    "card_share": 1, "device_share": 1, "recipient_in_degree_max": 1, "hold_qty_max_rel": 1,
+    "entry_performances": 1, "component_transfers": 1,
+}
+# Below this many accounts with a measurement, a log's own typical value is too noisy: the
+# defaults (typical human values) are used instead, as on the live path.
+MIN_CONTEXT_ACCOUNTS = 50
+
+
+@dataclass(frozen=True)
+class Context:
+    """What is typical on the platform a log comes from, so features are scale-free.
+
+    Human pace, form lengths and the purchase limit differ between deployments (and between
+    simulators); a form filled in half the usual time means the same everywhere, 9 s does not.
+    """
+
+    purchase_limit: float = 4.0
+    iat_median_s: float = 7.0
+    pages_per_session: float = 3.0
+    fill_median_s: tuple[tuple[str, float], ...] = (
+        ("signup", 25.0), ("login", 7.0), ("checkout", 20.0), ("lottery_entry", 14.0))
+
+    def fill_median(self, form: str) -> float:
+        for name, value in self.fill_median_s:
+            if name == form:
+                return value
+        return 15.0
+
+
+DEFAULT_CONTEXT = Context()
 
 
 def _num(value: Any) -> float | None:
@@ -103,8 +148,10 @@ class _Account:
         "entry_events",
         "entry_perfs",
         "entry_qty",
+        "events",
         "first_action",
         "first_ts",
+        "foreign_login_fail",
         "forms",
         "hold_fail",
         "hold_qty",
@@ -118,10 +165,13 @@ class _Account:
         "order_events",
         "order_ips",
         "order_perfs",
+        "order_qty",
         "orders",
+        "owned",
         "page_views",
         "pay_fail",
         "payments",
+        "pending",
         "phone_missing",
         "queue_ts",
         "recipients",
@@ -155,6 +205,7 @@ class _Account:
         self.forms: list[tuple[str, Any, Any, Any, Any, Any]] = []
         self.hold_qty: list[int] = []
         self.entry_qty: list[int] = []
+        self.order_qty: list[int] = []
         self.queue_ts: list[float] = []
         self.hold_ts: list[float] = []
         self.signup: float | None = None
@@ -166,6 +217,23 @@ class _Account:
         self.holds = self.hold_fail = self.orders = self.tickets = 0
         self.entries = self.payments = self.pay_fail = 0
         self.transfers_out = self.transfers_in = 0
+        self.events = 0
+        # Sessions that did something as this account, and failed-login-only sessions that may
+        # still turn out to be its own (events in any order) or someone else's attack.
+        self.owned: set[str] = set()
+        self.pending: dict[str, list[Mapping[str, Any]]] = {}
+        self.foreign_login_fail = 0
+
+    def settle(self) -> None:
+        """Close the books: sessions that never got in were someone else trying passwords.
+
+        Their user agent, timing and address say nothing about the account's owner (a
+        credential-stuffing bot is not the fan whose password it tried), so they are only
+        counted. Idempotent; called before features are computed.
+        """
+        for events in self.pending.values():
+            self.foreign_login_fail += sum(1 for ev in events if ev.get("type") == "login")
+        self.pending.clear()
 
 
 def _key(value: Any) -> str | None:
@@ -200,17 +268,33 @@ class FeatureBuilder:
         account = _key(ev.get("account"))
         if account is None:
             return
-        kind = ev.get("type")
-        ts = float(ev["ts"])
         acc = self._acc(account)
         session = _key(ev.get("session")) or ""
-        acc.stamps.append((session, ts))
+        if session not in acc.owned:
+            kind = ev.get("type")
+            if (kind == "login" and ev.get("success") is not True) or (
+                    kind == "form_submit" and ev.get("form") == "login"):
+                # Someone typing passwords at this account: it only becomes the account's own
+                # behaviour once that session gets in (see ``_Account.settle``).
+                acc.pending.setdefault(session, []).append(ev)
+                return
+            acc.owned.add(session)
+            for earlier in acc.pending.pop(session, ()):
+                self._apply(account, acc, session, earlier)
+        self._apply(account, acc, session, ev)
+
+    def _apply(self, account: str, acc: _Account, session: str, ev: Mapping[str, Any]) -> None:
+        kind = ev.get("type")
+        ts = float(ev["ts"])
+        if kind in TIMING_TYPES:
+            acc.stamps.append((session, ts))
         acc.sessions.add(session)
         ts_first, ts_last = acc.first_ts, acc.last_ts
         if ts < ts_first:
             acc.first_ts = ts
         if ts > ts_last:
             acc.last_ts = ts
+        acc.events += 1
         device = _key(ev.get("device"))
         if device is not None:
             acc.devices.add(device)
@@ -245,7 +329,9 @@ class FeatureBuilder:
                 acc.hold_fail += 1
         elif kind == "order":
             acc.orders += 1
-            acc.tickets += max(_int(ev.get("quantity")), 0)
+            qty = max(_int(ev.get("quantity")), 0)
+            acc.tickets += qty
+            acc.order_qty.append(qty)
             perf = _key(ev.get("performance_id"))
             if perf is not None:
                 acc.order_perfs.add(perf)
@@ -294,8 +380,12 @@ class FeatureBuilder:
 
     # -- building ---------------------------------------------------------------------------
 
-    def local_row(self, acc: _Account) -> list[float]:
-        return _local_features(acc)
+    def local_row(self, acc: _Account, ctx: Context = DEFAULT_CONTEXT) -> list[float]:
+        return _local_features(acc, ctx)
+
+    def context(self) -> Context:
+        """The log's own typical values (see ``Context``); defaults where it has too few."""
+        return context_of(self.accounts.values())
 
     def links(self) -> dict[str, set[tuple[str, str]]]:
         """Identifiers per account: (kind, value) pairs shared accounts have in common."""
@@ -314,9 +404,11 @@ class FeatureBuilder:
             out[account] = ids
         return out
 
-    def build(self, accounts: list[str] | None = None) -> FeatureTable:
+    def build(self, accounts: list[str] | None = None,
+              context: Context | None = None) -> FeatureTable:
         names = sorted(self.accounts) if accounts is None else accounts
-        local = np.array([_local_features(self.accounts[a]) if a in self.accounts
+        ctx = context or self.context()
+        local = np.array([_local_features(self.accounts[a], ctx) if a in self.accounts
                           else [NAN] * len(LOCAL_FEATURES) for a in names], dtype=np.float64)
         local = local.reshape(len(names), len(LOCAL_FEATURES))
         tickets = {a: acc.tickets for a, acc in self.accounts.items()}
@@ -324,7 +416,7 @@ class FeatureBuilder:
         components: list[int] = []
         graph = graph_features(self.links(), tickets, ip_counts, names, components)
         return FeatureTable(accounts=names, X=np.hstack([local, graph]), names=list(FEATURES),
-                            components=np.array(components, dtype=np.int64))
+                            components=np.array(components, dtype=np.int64), context=ctx)
 
 
 @dataclass
@@ -333,6 +425,7 @@ class FeatureTable:
     X: np.ndarray
     names: list[str]
     components: np.ndarray | None = None
+    context: Context | None = None
 
     def column(self, name: str) -> np.ndarray:
         return self.X[:, self.names.index(name)]
@@ -358,90 +451,137 @@ def _std(values: list[float], mean: float) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
-def _local_features(acc: _Account) -> list[float]:
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else NAN
+
+
+def _shrunk(distinct: int, sessions: int) -> float:
+    """New identifiers per session, pulled towards one half when there are few sessions.
+
+    Two sessions on two devices is a fan with a phone and a laptop as often as a rotating
+    bot; twelve sessions on twelve devices is not. (distinct + 1) / (sessions + 2) says so.
+    """
+    return (distinct + 1) / (sessions + 2) if sessions else NAN
+
+
+def context_of(accounts: Iterable[_Account]) -> Context:
+    """Typical human pace, form times and the purchase limit of a whole log.
+
+    Medians over accounts (each account's own median), so a ring's thousand identical forms
+    count once each and a minority of bots cannot move them; the limit is the 99th percentile
+    of requested quantities (bots ask for the limit, a stray invalid value does not count).
+    """
+    gaps: list[float] = []
+    pages: list[float] = []
+    fills: dict[str, list[float]] = defaultdict(list)
+    quantities: list[int] = []
+    for acc in accounts:
+        acc.settle()
+        if acc.sessions and acc.events:
+            pages.append(acc.page_views / len(acc.sessions))
+        g = _intervals(acc.stamps)
+        if len(g) >= 3:
+            gaps.append(_median(g))
+        per_form: dict[str, list[float]] = defaultdict(list)
+        for f in acc.forms:
+            if f[1] is not None:
+                per_form[f[0]].append(f[1] / 1000.0)
+        for form, values in per_form.items():
+            fills[form].append(_median(values))
+        quantities.extend(acc.hold_qty)
+        quantities.extend(acc.entry_qty)
+        quantities.extend(acc.order_qty)
+    d = DEFAULT_CONTEXT
+    iat = _median(gaps) if len(gaps) >= MIN_CONTEXT_ACCOUNTS else d.iat_median_s
+    fill = tuple((form, _median(fills[form]) if len(fills[form]) >= MIN_CONTEXT_ACCOUNTS
+                  else d.fill_median(form)) for form in ("signup", "login", "checkout",
+                                                         "lottery_entry"))
+    positive = [q for q in quantities if q > 0]
+    limit = (float(np.percentile(positive, 99, method="lower"))
+             if len(positive) >= MIN_CONTEXT_ACCOUNTS else d.purchase_limit)
+    per_session = _median(pages) if len(pages) >= MIN_CONTEXT_ACCOUNTS else d.pages_per_session
+    return Context(purchase_limit=max(limit, 1.0), iat_median_s=max(iat, 0.05),
+                   pages_per_session=max(per_session, 0.1),
+                   fill_median_s=tuple((f, max(v, 0.05)) for f, v in fill))
+
+
+def _local_features(acc: _Account, ctx: Context = DEFAULT_CONTEXT) -> list[float]:
+    acc.settle()
     gaps = _intervals(acc.stamps)
     if gaps:
         logs = [math.log(max(g, 0.01)) for g in gaps]
         mean = sum(gaps) / len(gaps)
         # Spread needs a few intervals: two page views say nothing about regularity.
         many = len(gaps) >= MIN_GAPS_FOR_SPREAD
-        iat = [float(len(gaps)), _median(gaps),
+        iat = [_median(gaps) / ctx.iat_median_s if len(gaps) >= MIN_GAPS_FOR_PACE else NAN,
                _std(logs, sum(logs) / len(logs)) if many else NAN,
                _std(gaps, mean) / mean if many and mean > 0 else NAN,
-               min(gaps)]
+               min(gaps),
+               sum(1 for g in gaps if g < 1.0) / len(gaps)]
     else:
-        iat = [0.0, NAN, NAN, NAN, NAN]
+        iat = [NAN, NAN, NAN, NAN, NAN]
 
     measured = [f for f in acc.forms if f[1] is not None]
     fills = [f[1] / 1000.0 for f in measured]
-    checkout_fills = [f[1] / 1000.0 for f in measured if f[0] in ("checkout", "lottery_entry")]
+    rel = [f[1] / 1000.0 / ctx.fill_median(f[0]) for f in measured]
     keys = [f[2] for f in measured if f[2] is not None]
-    rates = [f[2] / max(f[1] / 1000.0, 0.05) for f in measured if f[2] is not None]
+    rates = [f[2] / max(f[1] / 1000.0, 0.05) for f in measured
+             if f[2] is not None and f[2] >= MIN_KEYS_FOR_RATE]
     pointers = [f[4] for f in measured if f[4] is not None]
-    focus = [f[5] for f in measured if f[5] is not None]
+    # A form no person fills: under a second, not one key pressed, the pointer never moved.
+    robotic = [f for f in measured if f[1] < 1000 and not f[2] and not f[4]]
+    n_forms = len(acc.forms)
     forms = [
-        float(len(acc.forms)),
-        float(len(acc.forms) - len(measured)),
+        _ratio(n_forms - len(measured), n_forms),
         min(fills) if fills else NAN,
-        _median(fills),
-        min(checkout_fills) if checkout_fills else NAN,
-        _median(keys),
+        min(rel) if rel else NAN,
+        _median(rel),
         max(rates) if rates else NAN,
-        float(sum(f[3] for f in measured if f[3] is not None)),
-        _median(pointers),
+        (sum(1 for k in keys if k == 0) / len(keys)) if keys else NAN,
+        _ratio(sum(f[3] for f in measured if f[3] is not None), len(measured)),
         (sum(1 for p in pointers if p == 0) / len(pointers)) if pointers else NAN,
-        _median(focus),
+        _ratio(len(robotic), len(measured)),
     ]
 
-    sessions = max(len(acc.sessions), 1)
+    sessions = len(acc.sessions)
     actions = acc.holds + acc.entries + acc.orders
-    if acc.signup is not None and acc.first_action is not None:
-        age = (acc.first_action - acc.signup) / 3600.0
-    else:
-        age = NAN
     logins = acc.login_ok + acc.login_fail
-    queue_to_hold = NAN
-    if acc.queue_ts and acc.hold_ts:
-        first_queue = min(acc.queue_ts)
-        later = [t - first_queue for t in acc.hold_ts if t >= first_queue]
-        queue_to_hold = min(later) if later else NAN
+    # Account age is not a feature: whether a signup is in the log at all depends on where the
+    # log starts, so "created 10 days before" means a bot in one log and any fan in another.
     identity = [
         0.0 if acc.signup is None else 1.0,
-        age,
-        (acc.last_ts - acc.first_ts) / 3600.0 if acc.stamps else 0.0,
-        float(len(acc.sessions)),
-        float(len(acc.devices)),
-        float(len(acc.ips)),
-        float(len(acc.uas)),
-        len(acc.ips) / sessions,
-        len(acc.devices) / sessions,
+        _shrunk(len(acc.ips), sessions),
+        _shrunk(len(acc.devices), sessions),
+        _shrunk(len(acc.uas), sessions),
         1.0 if any(is_automation_ua(ua) for ua in acc.uas) else 0.0,
-        float(acc.login_fail),
-        acc.login_fail / logins if logins else NAN,
-        float(acc.page_views),
-        acc.page_views / actions if actions else NAN,
-        queue_to_hold,
+        _ratio(acc.login_fail, logins),
+        _ratio(acc.page_views, actions),
         acc.phone_missing,
     ]
 
+    limit = ctx.purchase_limit
     purchases = [
         float(acc.holds),
-        acc.hold_fail / acc.holds if acc.holds else NAN,
-        _mean(acc.hold_qty),
-        float(max(acc.hold_qty)) if acc.hold_qty else NAN,
+        _ratio(acc.hold_fail, acc.holds),
+        _mean(acc.hold_qty) / limit if acc.hold_qty else NAN,
+        max(acc.hold_qty) / limit if acc.hold_qty else NAN,
         float(acc.orders),
         float(acc.tickets),
+        _ratio(acc.tickets, acc.orders),
         float(len(acc.order_perfs)),
         float(len(acc.order_events)),
         float(acc.entries),
         float(len(acc.entry_perfs)),
-        float(len(acc.entry_events)),
-        _mean(acc.entry_qty),
-        float(acc.payments),
-        float(acc.pay_fail),
+        _ratio(acc.entries, len(acc.entry_events)),
+        _mean(acc.entry_qty) / limit if acc.entry_qty else NAN,
+        _ratio(acc.payments, acc.orders),
+        _ratio(acc.pay_fail, acc.payments),
         float(len(acc.decline_codes)),
         float(len(acc.cards)),
         float(acc.transfers_out),
+        # Tickets handed on per ticket bought: a fan keeps theirs; a scalper keeps none.
+        min(acc.transfers_out / max(acc.tickets, 1), 2.0) if acc.transfers_out else
+        (0.0 if acc.tickets else NAN),
         float(len(acc.recipients)),
         float(acc.transfers_in),
         float(len(acc.senders)),
@@ -481,7 +621,15 @@ def graph_features(links: Mapping[str, set[tuple[str, str]]], tickets: Mapping[s
             continue
         kind, value = ident
         if kind == "ipo":
-            if ip_accounts.get(value, len(m)) > IP_LINK_MAX_ACCOUNTS:
+            # An address is a place, not an identity: a handful of accounts on one carrier or
+            # campus address in a small log would chain whole neighbourhoods into one "ring".
+            # It counts for the account's own IP features, and never joins groups.
+            continue
+        if kind == "xfer":
+            # One or two senders are a gift, a resale to a fan, both: not a tie. Only a
+            # recipient fed by several accounts (a collector) joins them into one group.
+            # Gifts as ties chain friends of friends of households into one giant "ring".
+            if len(m) - (value in index) < COLLECTOR_MIN_SENDERS:
                 continue
         elif kind not in STRONG_LINK_KINDS:
             continue
@@ -497,6 +645,8 @@ def graph_features(links: Mapping[str, set[tuple[str, str]]], tickets: Mapping[s
         labels = labels[:n]
     else:
         labels = np.zeros(0, dtype=np.int64)
+    if n:
+        _attach_single_recipients(labels, members, index)
 
     ticket_arr = np.array([float(tickets.get(a, 0)) for a in account_ids])
     comp_size = np.bincount(labels, minlength=labels.max() + 1 if n else 0) if n else labels
@@ -558,6 +708,35 @@ def graph_features(links: Mapping[str, set[tuple[str, str]]], tickets: Mapping[s
             float(comp_transfers.get(c, 0)), len(comp_cards.get(c, ())) / size,
         ]
     return out
+
+
+# A group this large is a ring (or a household) that a lone recipient may belong to.
+ATTACH_MIN_GROUP = 3
+# A recipient fed by this many accounts is a collector: it ties its senders together.
+COLLECTOR_MIN_SENDERS = 3
+
+
+def _attach_single_recipients(labels: np.ndarray, members: Mapping[tuple[str, str], list[int]],
+                              index: Mapping[str, int]) -> None:
+    """A lone account that received from one member of a group of three or more joins it.
+
+    It joins as a leaf and never merges two groups, so friends of friends cannot chain a
+    neighbourhood of households into one "ring"; a ring's collector fed by one member is
+    still part of the ring.
+    """
+    # Eligibility from the groups as the strong ties made them, so that the result does not
+    # depend on which leaf is looked at first.
+    sizes = np.bincount(labels)
+    moves: list[tuple[int, int]] = []
+    for (kind, value), m in members.items():
+        r = index.get(value)
+        if kind != "xfer" or r is None or sizes[labels[r]] != 1:
+            continue
+        senders = [i for i in m if i != r]
+        if len(senders) == 1 and sizes[labels[senders[0]]] >= ATTACH_MIN_GROUP:
+            moves.append((r, int(labels[senders[0]])))
+    for r, group in moves:
+        labels[r] = group
 
 
 def extract(events: Iterable[Mapping[str, Any]]) -> FeatureTable:

@@ -23,9 +23,13 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "data" / "default_model.j
 # Fan false-positive rates the review and challenge thresholds are chosen for.
 REVIEW_FAN_RATE = 0.01
 CHALLENGE_FAN_RATE = 0.03
-BLOCK_MIN_REASONS = 2
 FAST_ROWS = 8
 ACTIVITY_FEATURES = ("holds", "entries", "orders", "transfers_out", "transfers_in")
+# Evidence that needs no model: a client naming itself an automation tool, or a card-testing
+# run (many cards on few orders, nearly all declined for several reasons). A model trained on
+# simulated rings can underrate a lone scripted account; these score at least this much.
+HARD_EVIDENCE_SCORE = 0.95
+CARD_TESTING_CARDS = 5
 
 
 def gettext_noop(message: str) -> str:
@@ -98,40 +102,60 @@ REASON_TEMPLATES: dict[str, tuple[str, Callable[[float], dict[str, Any]]]] = {
     "component_transfers": (gettext_noop("its linked group moved %(n)d tickets to other accounts"),
                             lambda v: {"n": int(v)}),
     "fill_s_min": (gettext_noop("form filled in %(x).1f s"), lambda v: {"x": v}),
-    "fill_s_median": (gettext_noop("forms filled in %(x).1f s on average"), lambda v: {"x": v}),
-    "checkout_fill_s_min": (gettext_noop("checkout filled in %(x).1f s"), lambda v: {"x": v}),
     "keys_per_s_max": (gettext_noop("typed %(x).0f keys per second"), lambda v: {"x": v}),
-    "forms_no_telemetry": (gettext_noop("%(n)d forms sent without browser signals"),
-                           lambda v: {"n": int(v)}),
+    "forms_no_telemetry_frac": (gettext_noop("forms sent without browser signals"),
+                                lambda v: {}),
     "zero_pointer_forms_frac": (gettext_noop("forms submitted without moving the pointer"),
                                 lambda v: {}),
+    "robotic_forms_frac": (gettext_noop("forms sent in under a second without typing or pointer"),
+                           lambda v: {}),
     "iat_log_std": (gettext_noop("requests arrive at machine-regular intervals"), lambda v: {}),
     "iat_cv": (gettext_noop("requests arrive at machine-regular intervals"), lambda v: {}),
-    "iat_median_s": (gettext_noop("%(x).1f s between requests"), lambda v: {"x": v}),
     "iat_min_s": (gettext_noop("requests %(x).2f s apart"), lambda v: {"x": v}),
-    "queue_to_hold_s_min": (gettext_noop("held seats %(x).1f s after leaving the queue"),
-                            lambda v: {"x": v}),
+    "iat_sub1s_frac": (gettext_noop("most requests come less than a second apart"),
+                       lambda v: {}),
     "automation_ua": (gettext_noop("browser identifies as an automation tool"), lambda v: {}),
-    "age_at_first_action_h": (gettext_noop("account created %(x).1f h before its first entry or purchase"),
-                              lambda v: {"x": v}),
-    "ips_per_session": (gettext_noop("%(x).1f IP addresses per session"), lambda v: {"x": v}),
+    "ips_per_session": (gettext_noop("new IP address on most sessions"), lambda v: {}),
     "devices_per_session": (gettext_noop("new device on most sessions"), lambda v: {}),
-    "ips": (gettext_noop("seen from %(n)d IP addresses"), lambda v: {"n": int(v)}),
-    "devices": (gettext_noop("seen on %(n)d devices"), lambda v: {"n": int(v)}),
     "entry_performances": (gettext_noop("entered the lottery for %(n)d performances"),
                            lambda v: {"n": int(v)}),
-    "entry_qty_mean": (gettext_noop("always asks for the most tickets allowed"), lambda v: {}),
-    "hold_qty_mean": (gettext_noop("always holds the most tickets allowed"), lambda v: {}),
+    "entry_qty_rel": (gettext_noop("always asks for the most tickets allowed"), lambda v: {}),
+    "hold_qty_rel": (gettext_noop("always holds the most tickets allowed"), lambda v: {}),
     "holds": (gettext_noop("%(n)d hold attempts"), lambda v: {"n": int(v)}),
     "tickets": (gettext_noop("bought %(n)d tickets"), lambda v: {"n": int(v)}),
     "transfers_out": (gettext_noop("transferred %(n)d tickets away"), lambda v: {"n": int(v)}),
-    "payment_failures": (gettext_noop("%(n)d failed payments"), lambda v: {"n": int(v)}),
+    "transfer_out_share": (gettext_noop("hands on every ticket it buys"), lambda v: {}),
     "cards": (gettext_noop("used %(n)d payment cards"), lambda v: {"n": int(v)}),
-    "login_failures": (gettext_noop("%(n)d failed logins"), lambda v: {"n": int(v)}),
+    "decline_codes": (gettext_noop("payments declined for %(n)d different reasons"),
+                      lambda v: {"n": int(v)}),
     "page_views_per_action": (gettext_noop("buys without browsing"), lambda v: {}),
-    "sessions": (gettext_noop("%(n)d separate sessions"), lambda v: {"n": int(v)}),
 }
+# Independent kinds of evidence. A block needs reasons of at least two kinds: a household
+# sharing a card and an address is one kind (shared identifiers) however many reasons it has,
+# and evidence from the network (carrier and VPN addresses) never counts towards a block.
+REASON_GROUPS: dict[str, str] = {
+    # Only signs no person produces count: fast typing, a quick form, no pointer or no
+    # telemetry at all are also a practised typist, a password manager, a phone, a privacy
+    # browser. They stay reasons; they are not evidence towards a block.
+    **dict.fromkeys(("automation_ua", "robotic_forms_frac", "iat_log_std", "iat_cv",
+                     "iat_sub1s_frac"), "automation"),
+    # Not "neighbours": a fan's friends are neighbours through the very transfers that
+    # already count as hoarding evidence.
+    **dict.fromkeys(("card_share", "device_share", "addr_share", "component_size",
+                     "component_tickets", "component_transfers", "recipient_in_degree_max",
+                     "transfer_senders"), "ring"),
+    # Many hold attempts are what a fan does at a sold-out sale too: a reason, not evidence.
+    **dict.fromkeys(("transfers_out", "transfer_out_share", "tickets", "hold_qty_rel",
+                     "entry_qty_rel", "entry_performances"), "hoarding"),
+    **dict.fromkeys(("cards", "decline_codes"), "payment"),
+}
+BLOCK_MIN_GROUPS = 2
 MODEL_UNAVAILABLE = Reason("model_unavailable", gettext_noop("model unavailable"), {})
+
+
+def evidence_groups(reasons: list[Reason]) -> int:
+    """How many independent kinds of evidence a list of reasons holds (unknown codes: none)."""
+    return len({REASON_GROUPS[r.code] for r in reasons if r.code in REASON_GROUPS})
 
 
 def file_sha256(*paths: str | Path) -> str:
@@ -168,6 +192,10 @@ class RiskModel:
     fan_quantiles: np.ndarray | None = None
     directions: np.ndarray | None = None
     importances: np.ndarray | None = None
+    # What a missing value stands for: the training fans' median. No measurement is no
+    # evidence; left as NaN, the trees would learn which populations a simulator leaves
+    # unmeasured (an account with two page views has no pace, which is not a bot's pace).
+    impute: np.ndarray | None = None
     format_version: int = FORMAT_VERSION
 
     # -- scoring ----------------------------------------------------------------------------
@@ -180,7 +208,14 @@ class RiskModel:
             raise ModelError(f"the model needs features this version does not compute: {missing}")
         return table.X[:, [table.names.index(n) for n in self.features]]
 
+    def fill_missing(self, X: np.ndarray) -> np.ndarray:
+        impute = getattr(self, "impute", None)
+        if impute is None or not np.isnan(X).any():
+            return X
+        return np.where(np.isnan(X), impute, X)
+
     def raw(self, X: np.ndarray) -> np.ndarray:
+        X = self.fill_missing(X)
         if len(X) <= FAST_ROWS:
             fast = self._fast()
             if fast is not None:
@@ -234,7 +269,20 @@ class RiskModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
-        return self.calibrate(self.raw(X))
+        scores = self.calibrate(self.raw(X))
+        hard = self.hard_evidence(X)
+        return np.where(hard, np.maximum(scores, HARD_EVIDENCE_SCORE), scores) if len(X) \
+            else scores
+
+    def hard_evidence(self, X: np.ndarray) -> np.ndarray:
+        def col(name: str) -> np.ndarray:
+            if name not in self.features:
+                return np.zeros(len(X))
+            return np.nan_to_num(X[:, self.features.index(name)], nan=0.0)
+
+        card_testing = ((col("cards") >= CARD_TESTING_CARDS) & (col("pay_fail_ratio") >= 0.8)
+                        & (col("decline_codes") >= 2))
+        return (col("automation_ua") >= 1) | card_testing
 
     def score(self, table: F.FeatureTable) -> np.ndarray:
         return self.score_matrix(self._matrix(table))
@@ -244,15 +292,18 @@ class RiskModel:
         """Thresholds first, then a rule of reason: a block needs evidence a person can read.
 
         An account is only blocked when it has tried to get tickets (or received or moved them)
-        and at least ``BLOCK_MIN_REASONS`` of its features lie beyond the fan range; otherwise the
-        strongest answer is a review by staff.
+        and its reasons show at least ``BLOCK_MIN_GROUPS`` independent kinds of evidence
+        (``REASON_GROUPS``); otherwise the strongest answer is a review by staff. A model trained
+        on simulated traffic can be confidently wrong about a fan nobody simulated; two unrelated
+        kinds of evidence rarely are.
         """
         th = thresholds or self.thresholds
         active = self._activity(X)
         out = []
         for i, s in enumerate(scores):
             decision = th.decide(float(s))
-            if decision == "block" and (not active[i] or len(reasons[i]) < BLOCK_MIN_REASONS):
+            if decision == "block" and (not active[i] or evidence_groups(reasons[i])
+                                        < BLOCK_MIN_GROUPS):
                 decision = "review"
             out.append(decision)
         return out
@@ -279,20 +330,32 @@ class RiskModel:
         usable = np.array([name in REASON_TEMPLATES for name in self.features])
         ranked[:, ~usable] = 0.0
         out: list[list[Reason]] = []
-        order = np.argsort(-ranked, axis=1)[:, : top * 2]
+        order = np.argsort(-ranked, axis=1)[:, : top * 4]
         for r in range(len(X)):
-            reasons: list[Reason] = []
+            candidates = [j for j in order[r] if ranked[r, j] > 0]
+            # The strongest reason of each kind of evidence first, then the next strongest:
+            # three ways of saying "shares a card" explain less than one of each kind.
+            picked: list[int] = []
+            groups: set[str] = set()
+            for j in candidates:
+                group = REASON_GROUPS.get(self.features[j], self.features[j])
+                if group not in groups:
+                    groups.add(group)
+                    picked.append(j)
+            picked += [j for j in candidates if j not in picked]
+            chosen: list[int] = []
             seen: set[str] = set()
-            for j in order[r]:
-                if ranked[r, j] <= 0 or len(reasons) >= top:
+            for j in picked:
+                template = REASON_TEMPLATES[self.features[j]][0]
+                if len(chosen) >= top:
                     break
-                name = self.features[j]
-                template, params = REASON_TEMPLATES[name]
-                if template in seen:
-                    continue
-                seen.add(template)
-                reasons.append(Reason(name, template, params(float(X[r, j]))))
-            out.append(reasons)
+                if template not in seen:
+                    seen.add(template)
+                    chosen.append(j)
+            chosen.sort(key=lambda j: -ranked[r, j])
+            out.append([Reason(self.features[j], REASON_TEMPLATES[self.features[j]][0],
+                               REASON_TEMPLATES[self.features[j]][1](float(X[r, j])))
+                        for j in chosen])
         return out
 
     def assess(self, table: F.FeatureTable, thresholds: Thresholds | None = None) -> Assessment:
@@ -460,35 +523,57 @@ def evaluate(scores: np.ndarray, y: np.ndarray, decisions: list[str],
 
 def train(log_path: str | Path, labels_path: str | Path | None, *, seed: int = 0,
           progress: bool = False, max_iter: int = 300,
-          log: Callable[[str], None] = lambda _msg: None) -> RiskModel:
+          log: Callable[[str], None] = lambda _msg: None,
+          extra: Iterable[tuple[str | Path, str | Path]] = ()) -> RiskModel:
+    """Train on one labelled log, or on a mix of logs (``extra``: more (log, labels) pairs).
+
+    Each log gets its own features (its own ``Context``), so logs from differently paced
+    platforms mix without one's human pace looking like another's bots.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    if labels_path is None or not Path(labels_path).exists() \
-            or Path(labels_path).stat().st_size == 0:
-        raise ModelError(f"cannot train without labels: {labels_path} is missing or empty")
-    data = load_dataset(log_path, labels_path, progress=progress)
-    log(f"log: {data.stats.summary()}")
-    check_trainable(data.y, labels_path)
-    X = data.table.X[data.rows]
-    y = data.y
-    groups = (data.table.components[data.rows] if data.table.components is not None
-              else np.arange(len(y)))
+    pairs = [(log_path, labels_path), *extra]
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] = []
+    group_base = 0
+    for lp, lab in pairs:
+        if lab is None or not Path(lab).exists() or Path(lab).stat().st_size == 0:
+            raise ModelError(f"cannot train without labels: {lab} is missing or empty")
+        data = load_dataset(lp, lab, progress=progress)
+        log(f"log {lp}: {data.stats.summary()}")
+        check_trainable(data.y, lab)
+        groups = (data.table.components[data.rows] if data.table.components is not None
+                  else np.arange(len(data.y)))
+        # Linked groups are numbered per log: offset them so two logs never share a group.
+        blocks.append((data.table.X[data.rows], data.y, groups + group_base,
+                       [data.kinds[i] for i in range(len(data.rows))]))
+        group_base += int(groups.max()) + 1 if len(groups) else 0
+    X = np.vstack([b[0] for b in blocks])
+    y = np.concatenate([b[1] for b in blocks])
+    groups = np.concatenate([b[2] for b in blocks])
+    kinds = [k for b in blocks for k in b[3]]
     train_idx, valid_idx = group_split(groups, y, 0.3, seed)
-    log(f"training on {len(train_idx)} accounts, validating on {len(valid_idx)}")
+    log(f"training on {len(train_idx)} accounts from {len(pairs)} log(s), validating on "
+        f"{len(valid_idx)}")
 
+    impute = fan_medians(X[train_idx], y[train_idx])
+    X = np.where(np.isnan(X), impute, X)
     estimator = HistGradientBoostingClassifier(
-        max_iter=max_iter, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=30,
-        l2_regularization=1.0, early_stopping=True, validation_fraction=0.15,
+        # Each split sees half the features and leaves are large: the score rests on many
+        # signals at once, so one feature behaving differently elsewhere moves it less.
+        max_iter=max_iter, learning_rate=0.06, max_leaf_nodes=31, min_samples_leaf=80,
+        l2_regularization=2.0, max_features=0.5, early_stopping=True, validation_fraction=0.15,
         n_iter_no_change=20, random_state=seed,
+        monotonic_cst=[F.MONOTONE.get(name, 0) for name in F.FEATURES],
     )
     if progress:
         log("fitting gradient-boosted trees")
     estimator.fit(X[train_idx], y[train_idx])
     raw_valid = estimator.decision_function(X[valid_idx])
     calibration = fit_platt(raw_valid, y[valid_idx])
+    files = [p for pair in pairs for p in pair]
     model = RiskModel(model_version="", features=list(F.FEATURES), estimator=estimator,
                       calibration=calibration, thresholds=Thresholds(0.5, 0.5, 0.5),
-                      training_hash=file_sha256(log_path, labels_path))
+                      training_hash=file_sha256(*files), impute=impute)
     valid_scores = model.calibrate(raw_valid)
     model.thresholds = choose_thresholds(valid_scores, y[valid_idx])
     model.fan_quantiles, model.directions = fan_baselines(X[train_idx], y[train_idx])
@@ -496,10 +581,20 @@ def train(log_path: str | Path, labels_path: str | Path | None, *, seed: int = 0
     Xv = X[valid_idx]
     decisions = model.decide(Xv, valid_scores, model.reasons(Xv))
     model.metrics = {"validation": evaluate(valid_scores, y[valid_idx], decisions,
-                                            [data.kinds[i] for i in valid_idx]),
-                     "iterations": int(estimator.n_iter_)}
+                                            [kinds[i] for i in valid_idx]),
+                     "iterations": int(estimator.n_iter_), "logs": len(pairs)}
     model.model_version = f"hgb-{model.training_hash[:12]}-s{seed}"
     return model
+
+
+def fan_medians(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each feature's median over the fans that have it (0 where no fan has it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(X[y == 0], axis=0)
+    return np.nan_to_num(medians, nan=0.0)
 
 
 def fan_baselines(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -516,6 +611,10 @@ def fan_baselines(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     quantiles = np.nan_to_num(quantiles, nan=0.0)
     diff = np.nan_to_num(bad_mean - fan_mean)
     directions = np.sign(diff)
+    # Where the direction is known (the training constraints), it is not left to the data.
+    for j, name in enumerate(F.FEATURES[: len(directions)]):
+        if F.MONOTONE.get(name):
+            directions[j] = F.MONOTONE[name]
     return quantiles, directions
 
 

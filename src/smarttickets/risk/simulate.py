@@ -12,7 +12,7 @@ import json
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +67,39 @@ class Scenario:
     fan_friend_transfer: float
     p_win: float
     stealth_max_quantity: float
+    # Platform and measurement: these move between deployments, so the detector must not
+    # depend on them (varied per seed in the ``varied`` scenario).
+    max_qty: int = 4
+    lottery_days: tuple[float, float] = (2.0, 5.0)
+    queue_wait_s: float = 600.0
+    null_telemetry: float = 0.02
+    null_device: float = 0.0
+    ipv6_share: float = 0.12
+    fan_autofill: float = 0.1
+    fan_speed: tuple[float, float] = (0.6, 1.6)
+    naive_pace: tuple[float, float] = (0.15, 0.9)
+    bot_stealth: tuple[float, float] = (0.5, 1.0)
+    # Of the ring accounts that hand tickets on, the share that resell them to fans (one or
+    # two tickets to each of several buyers) instead of feeding a collector.
+    resale_share: float = 0.2
+    # Probability that a careful bot copies the fans' pace, forms and browsing exactly (a
+    # recorded human replayed, or a person in the loop): then only what it does gives it away.
+    mimicry: float = 0.0
+    # Share of visits whose pages before the login are logged as anonymous (account null), as
+    # a platform that only knows the account after login writes them.
+    anon_prelogin: float = 0.5
 
 
 STANDARD = Scenario(
     name="standard",
     adversary_share=0.15,
-    fan_mix={"regular": 0.40, "household": 0.12, "mobile_cgnat": 0.12, "campus": 0.05,
-             "autofill": 0.09, "keyboard_only": 0.04, "new_for_show": 0.10, "buys_for_friends": 0.08},
-    adversary_mix={"naive_bot": 0.22, "stealth_bot": 0.30, "human_farm": 0.24,
-                   "aged_sleeper": 0.18, "collector": 0.06},
+    fan_mix={"regular": 0.34, "household": 0.12, "mobile_cgnat": 0.11, "campus": 0.05,
+             "autofill": 0.08, "keyboard_only": 0.03, "new_for_show": 0.08, "buys_for_friends": 0.07,
+             "frantic": 0.03, "failed_payment": 0.03, "privacy": 0.02, "lurker": 0.08,
+             "receiver": 0.08},
+    adversary_mix={"naive_bot": 0.18, "stealth_bot": 0.24, "human_farm": 0.18,
+                   "aged_sleeper": 0.14, "collector": 0.05, "lottery_flooder": 0.08,
+                   "human_scalper": 0.06, "card_tester": 0.04, "takeover": 0.05},
     fan_think_s=(7.0, 1.0),
     stealth_think_s=(3.0, 0.35),
     stealth_rotates_device=0.8,
@@ -93,26 +117,88 @@ STANDARD = Scenario(
 
 HARD = Scenario(
     name="hard",
-    adversary_share=0.25,
-    fan_mix={"regular": 0.26, "household": 0.16, "mobile_cgnat": 0.16, "campus": 0.08,
-             "autofill": 0.12, "keyboard_only": 0.05, "new_for_show": 0.09, "buys_for_friends": 0.08},
-    adversary_mix={"naive_bot": 0.08, "stealth_bot": 0.42, "human_farm": 0.26,
-                   "aged_sleeper": 0.19, "collector": 0.05},
-    fan_think_s=(5.0, 1.15),
-    stealth_think_s=(4.5, 0.7),
-    stealth_rotates_device=0.35,
-    stealth_card_ring=(1, 4),
-    stealth_transfer=0.45,
-    farm_accounts_per_worker=(2, 5),
-    farm_shares_card=0.5,
+    adversary_share=0.1,
+    fan_mix={"regular": 0.22, "household": 0.14, "mobile_cgnat": 0.14, "campus": 0.08,
+             "autofill": 0.12, "keyboard_only": 0.04, "new_for_show": 0.08, "buys_for_friends": 0.08,
+             "frantic": 0.05, "failed_payment": 0.04, "privacy": 0.04, "lurker": 0.04,
+             "receiver": 0.08},
+    adversary_mix={"naive_bot": 0.04, "stealth_bot": 0.30, "human_farm": 0.20,
+                   "aged_sleeper": 0.12, "collector": 0.04, "lottery_flooder": 0.08,
+                   "human_scalper": 0.12, "card_tester": 0.02, "takeover": 0.08},
+    fan_think_s=(4.0, 1.2),
+    stealth_think_s=(6.0, 0.8),
+    stealth_rotates_device=0.3,
+    stealth_card_ring=(1, 3),
+    stealth_transfer=0.5,
+    farm_accounts_per_worker=(2, 4),
+    farm_shares_card=0.4,
     farm_on_cgnat=0.5,
     collector_fan_in=(4, 14),
-    bot_entry_perfs=(2, 5),
+    bot_entry_perfs=(1, 4),
     fan_friend_transfer=0.9,
-    p_win=0.22,
-    stealth_max_quantity=0.7,
+    p_win=0.15,
+    stealth_max_quantity=0.6,
+    max_qty=6,
+    lottery_days=(5.0, 10.0),
+    queue_wait_s=1800.0,
+    null_telemetry=0.08,
+    null_device=0.05,
+    ipv6_share=0.35,
+    fan_autofill=0.25,
+    fan_speed=(0.4, 1.3),
+    naive_pace=(0.6, 2.0),
+    bot_stealth=(0.7, 1.0),
+    resale_share=0.5,
+    mimicry=0.5,
+    anon_prelogin=1.0,
 )
+
+
+def varied(seed: int) -> Scenario:
+    """A scenario drawn per seed around the standard one: every knob, mix and scale moves.
+
+    Training on many of these teaches the model what holds across platforms rather than one
+    simulator's constants; the ``hard`` scenario stays out of training for evaluation.
+    """
+    r = random.Random(f"varied-{seed}")
+
+    def mix(base: dict[str, float]) -> dict[str, float]:
+        return {k: v * r.uniform(0.3, 2.0) for k, v in base.items()}
+
+    lo_card = r.randint(1, 3)
+    return replace(
+        STANDARD, name=f"varied-{seed}",
+        adversary_share=r.uniform(0.03, 0.35),
+        fan_mix=mix(STANDARD.fan_mix), adversary_mix=mix(STANDARD.adversary_mix),
+        fan_think_s=(r.uniform(3.0, 15.0), r.uniform(0.7, 1.3)),
+        stealth_think_s=(r.uniform(1.5, 8.0), r.uniform(0.3, 0.9)),
+        stealth_rotates_device=r.uniform(0.2, 0.9),
+        stealth_card_ring=(lo_card, lo_card + r.randint(0, 7)),
+        stealth_transfer=r.uniform(0.3, 0.9),
+        farm_accounts_per_worker=(2, r.randint(3, 9)),
+        farm_shares_card=r.uniform(0.3, 0.9),
+        farm_on_cgnat=r.uniform(0.0, 0.6),
+        bot_entry_perfs=(1, r.randint(2, 6)),
+        p_win=r.uniform(0.1, 0.5),
+        stealth_max_quantity=r.uniform(0.5, 1.0),
+        max_qty=r.choice([2, 4, 4, 6, 8]),
+        lottery_days=(r.uniform(0.5, 3.0), r.uniform(3.0, 12.0)),
+        queue_wait_s=r.uniform(60, 3600),
+        null_telemetry=r.uniform(0.0, 0.15),
+        null_device=r.uniform(0.0, 0.1),
+        ipv6_share=r.uniform(0.0, 0.5),
+        fan_autofill=r.uniform(0.05, 0.3),
+        fan_speed=(r.uniform(0.3, 0.8), r.uniform(1.2, 2.5)),
+        naive_pace=(r.uniform(0.05, 0.5), r.uniform(0.6, 2.5)),
+        bot_stealth=(r.uniform(0.3, 0.7), 1.0),
+        resale_share=r.uniform(0.0, 0.6),
+        mimicry=r.uniform(0.0, 0.8),
+        anon_prelogin=r.uniform(0.0, 1.0),
+    )
+
+
 SCENARIOS = {"standard": STANDARD, "hard": HARD}
+SCENARIO_NAMES = ("standard", "hard", "varied")
 
 
 @dataclass
@@ -138,6 +224,12 @@ class Actor:
     phone_country: str | None = "+852"
     reaction_s: tuple[float, float] = (4.0, 0.8)
     recipients: list[str] = field(default_factory=list)
+    # "collector": tickets go to the ring's collectors; "resale": one or two to each of several
+    # fans who bought them elsewhere; "none": kept (resold by handing over the login).
+    hand_on: str = "collector"
+    pay_fail: float | None = None
+    frantic: bool = False
+    takeover: Actor | None = None   # the attacker's habits, once the account is taken over
 
 
 class World:
@@ -151,7 +243,7 @@ class World:
         r = self.rng
         # The calendar moves with the seed so that no absolute time means anything.
         self.lottery_open = 1_735_689_600 + r.uniform(0, 400) * DAY
-        self.lottery_close = self.lottery_open + r.uniform(2, 5) * DAY
+        self.lottery_close = self.lottery_open + r.uniform(*scenario.lottery_days) * DAY
         self.draw_ts = self.lottery_close + r.uniform(0.5, 2) * DAY
         self.sale_ts = self.draw_ts + r.uniform(2, 6) * DAY
         self.end_ts = self.sale_ts + r.uniform(3, 8) * DAY
@@ -166,6 +258,8 @@ class World:
                 self.prices[p] = r.choice([18000, 28000, 38000, 58000])
         self.cgnat_ips = [self.public_ip() for _ in range(r.randint(20, 60))]
         self.campus_ips = [self.public_ip() for _ in range(r.randint(3, 8))]
+        # Commercial VPN exits: a few addresses shared by privacy-minded fans and bots alike.
+        self.vpn_ips = [self.public_ip() for _ in range(r.randint(4, 15))]
         self.name_pool = [self.hexid(16) for _ in range(3000)]
         self.ticket_seq = 0
 
@@ -176,7 +270,7 @@ class World:
 
     def public_ip(self) -> str:
         r = self.rng
-        if r.random() < 0.12:
+        if r.random() < self.sc.ipv6_share:
             return "2001:{:x}:{:x}:{:x}::{:x}".format(*(r.getrandbits(16) for _ in range(4)))
         first = r.choice([14, 42, 58, 61, 101, 103, 110, 112, 113, 116, 119, 124, 175, 180, 182,
                           202, 203, 210, 218, 219, 220, 223])
@@ -197,17 +291,22 @@ class World:
         return lambda: min(self.rng.lognormvariate(mu, sigma), 1500.0)
 
     def human_form(self, *, speed: float, autofill: bool = False,
-                   keyboard_only: bool = False) -> Callable[[str], dict[str, Any]]:
+                   keyboard_only: bool = False,
+                   no_telemetry: float | None = None) -> Callable[[str], dict[str, Any]]:
         r = self.rng
         fields = {"signup": 7, "login": 2, "checkout": 6, "lottery_entry": 4}
+        blocked = self.sc.null_telemetry if no_telemetry is None else no_telemetry
+        # Password managers range from filling fields for a person to click on, to filling
+        # and submitting at once (a tenth of a second, no key, no pointer).
+        autofill_pace = r.uniform(0.05, 1.0)
 
         def form(kind: str) -> dict[str, Any]:
             n = fields.get(kind, 4)
-            if r.random() < 0.02:  # an old browser or blocked script sends no telemetry
+            if r.random() < blocked:  # an old browser or blocked script sends no telemetry
                 return {"fill_ms": None, "keystrokes": None, "pastes": None,
                         "pointer_moves": None, "focus_changes": None}
             if autofill and kind != "lottery_entry":
-                fill = r.lognormvariate(math.log(1800 * n / 4), 0.5)
+                fill = max(80.0, r.lognormvariate(math.log(1800 * n / 4 * autofill_pace), 0.5))
                 keys = r.randint(0, 4)
                 pastes = r.choice([0, 0, 1])
             else:
@@ -215,6 +314,8 @@ class World:
                 keys = max(0, int(r.gauss(9 * n, 3 * n)))
                 pastes = 1 if r.random() < 0.15 else 0
             pointer = 0 if keyboard_only else max(0, int(r.lognormvariate(math.log(25 * n), 0.6)))
+            if autofill and autofill_pace < 0.2 and kind != "lottery_entry":
+                pointer = r.choice([0, 0, 1, 3])
             focus = n + r.randint(0, 3) + (n if keyboard_only else 0)
             return {"fill_ms": int(fill), "keystrokes": keys, "pastes": pastes,
                     "pointer_moves": pointer, "focus_changes": focus}
@@ -248,8 +349,9 @@ class World:
     # -- events -----------------------------------------------------------------------------
 
     def emit(self, actor: Actor, ts: float, kind: str, session: str, ip: str, device: str | None,
-             ua: str, **fields: Any) -> None:
-        event = {"ts": round(ts, 3), "type": kind, "account": actor.account, "session": session,
+             ua: str, anonymous: bool = False, **fields: Any) -> None:
+        event = {"ts": round(ts, 3), "type": kind,
+                 "account": None if anonymous else actor.account, "session": session,
                  "ip": ip, "device": device, "ua": ua, **fields}
         self.lines.append((ts, json.dumps(event, separators=(",", ":"))))
 
@@ -264,6 +366,9 @@ class World:
     def buy(self, s: _Session, perf: str, event_id: str, qty: int, *, hold_success: float,
             pay_fail: float) -> int:
         """Hold → order → payment(s). Returns tickets bought."""
+        qty = max(1, min(qty, self.sc.max_qty))
+        if s.actor.pay_fail is not None:
+            pay_fail = s.actor.pay_fail
         s.step("hold", event_id=event_id, performance_id=perf, quantity=qty,
                success=self.rng.random() < hold_success, check_success=True)
         if not s.last_success:
@@ -302,13 +407,17 @@ class _Session:
         self.id = world.hexid(16)
         self.ip = actor.ip()
         self.device = actor.device()
+        if world.rng.random() < world.sc.null_device:  # cookies blocked, no fingerprint
+            self.device = None
         self.ua = actor.ua()
         self.last_success = True
         r = world.rng
         n = pages if pages is not None else r.randint(*actor.browse_pages)
+        anonymous = login and r.random() < world.sc.anon_prelogin
         for _ in range(n):
             path_event = event_id or r.choice([world.big_event, *world.other_events])
-            self.step("page_view", path=f"/events/{path_event}", event_id=path_event)
+            self.step("page_view", path=f"/events/{path_event}", event_id=path_event,
+                      anonymous=anonymous)
         if login:
             self.form("login")
             while r.random() < actor.login_fail:
@@ -316,12 +425,14 @@ class _Session:
                 self.form("login")
             self.step("login", success=True)
 
-    def step(self, kind: str, check_success: bool = False, **fields: Any) -> None:
+    def step(self, kind: str, check_success: bool = False, anonymous: bool = False,
+             **fields: Any) -> None:
         self.t += self.actor.timing()
         ip = self.actor.ip() if self.actor.per_request_ip else self.ip
         if check_success:
             self.last_success = bool(fields.get("success"))
-        self.w.emit(self.actor, self.t, kind, self.id, ip, self.device, self.ua, **fields)
+        self.w.emit(self.actor, self.t, kind, self.id, ip, self.device, self.ua,
+                    anonymous=anonymous, **fields)
 
     def form(self, kind: str) -> None:
         values = self.actor.form(kind)
@@ -342,6 +453,9 @@ class Simulation:
         self.n = accounts
         self.sc = scenario
         self.collectors: list[Actor] = []
+        self.receivers: list[Actor] = []
+        self._deck: list[Actor] = []
+        self.fans: list[Actor] = []
 
     # -- populations ------------------------------------------------------------------------
 
@@ -356,8 +470,12 @@ class Simulation:
         signup = w.lottery_open - age_days * DAY
         if kind == "new_for_show" and r.random() < 0.5:
             signup = r.uniform(w.lottery_open, w.lottery_close)
+        if kind == "receiver" and r.random() < 0.4:  # made an account to receive a ticket
+            signup = r.uniform(w.lottery_open, w.sale_ts)
 
         def ip() -> str:
+            if kind == "privacy":
+                return r.choice(w.vpn_ips)
             if kind == "mobile_cgnat" or r.random() < 0.25:
                 return r.choice(w.cgnat_ips)
             if kind == "campus" and r.random() < 0.8:
@@ -365,21 +483,28 @@ class Simulation:
             return home_ip
 
         def device() -> str | None:
+            if kind == "privacy":  # private windows: a new device id, or none, every visit
+                return w.hexid(20) if r.random() < 0.5 else None
             return r.choice(devices)
 
         median, sigma = sc.fan_think_s
         actor = Actor(
             account=w.hexid(12), label=0, kind=f"fan:{kind}", signup_ts=signup,
             timing=w.lognormal_gap(median * r.uniform(0.6, 1.6), sigma * r.uniform(0.8, 1.2)),
-            form=w.human_form(speed=r.uniform(0.6, 1.6), autofill=kind == "autofill"
-                              or r.random() < 0.1, keyboard_only=kind == "keyboard_only"),
+            form=w.human_form(speed=r.uniform(*sc.fan_speed), autofill=kind == "autofill"
+                              or r.random() < sc.fan_autofill,
+                              keyboard_only=kind == "keyboard_only",
+                              no_telemetry=0.7 if kind == "privacy" else None),
             ip=ip, per_request_ip=False, device=device, ua=lambda: r.choice(uas),
-            cards=[w.hexid(16)] + ([w.hexid(16)] if r.random() < 0.3 else []),
+            cards=[w.hexid(16) for _ in range(r.randint(2, 3) if kind == "failed_payment"
+                                             else 1 + (r.random() < 0.3))],
             browse_pages=(1, 6), login_fail=0.08, name_hash=w.common_name(),
             address_hash=w.hexid(16) if r.random() < 0.9 else None,
             email_domain=r.choice(EMAIL_DOMAINS),
             phone_country=r.choice(PHONE_COUNTRIES) if r.random() < 0.97 else None,
             reaction_s=(r.uniform(3, 12), 0.8),
+            pay_fail=r.uniform(0.4, 0.75) if kind == "failed_payment" else None,
+            frantic=kind == "frantic",
         )
         if household:
             actor.ip = household["ip"]
@@ -397,7 +522,7 @@ class Simulation:
             return Actor(
                 account=w.hexid(12), label=1, kind="bot:naive", signup_ts=operator["signup"]
                 + r.uniform(0, 3 * HOUR),
-                timing=lambda: operator["pace"] + r.uniform(0, 0.08),
+                timing=lambda: operator["pace"] + r.uniform(0, 0.08 * operator["pace"] + 0.02),
                 form=w.bot_form(stealth=0.0), ip=lambda: r.choice(operator["ips"]),
                 per_request_ip=False, device=lambda: operator["device"] if r.random() < 0.7
                 else w.hexid(20), ua=lambda: ua_template, cards=[r.choice(operator["cards"])],
@@ -406,24 +531,31 @@ class Simulation:
                 email_domain=operator["domain"], phone_country="+852",
                 reaction_s=(0.3, 0.3),
             )
-        if kind in ("stealth_bot", "aged_sleeper"):
+        if kind in ("stealth_bot", "aged_sleeper", "lottery_flooder"):
             device_keep = w.hexid(20)
             rotate = sc.stealth_rotates_device
             median, sigma = sc.stealth_think_s
             signup = operator["signup"] + r.uniform(0, 5 * DAY)
             if kind == "aged_sleeper":
                 signup = w.lottery_open - r.uniform(150, 800) * DAY
+            elif kind == "lottery_flooder":  # cheap accounts made in bulk for one lottery
+                signup = w.lottery_open - r.uniform(0.1, 4) * DAY
+            mimic = r.random() < sc.mimicry
+            fan_median, fan_sigma = sc.fan_think_s
             return Actor(
                 account=w.hexid(12), label=1,
-                kind="bot:stealth" if kind == "stealth_bot" else "bot:aged_sleeper",
+                kind={"stealth_bot": "bot:stealth", "aged_sleeper": "bot:aged_sleeper",
+                      "lottery_flooder": "bot:lottery_flooder"}[kind],
                 signup_ts=signup,
-                timing=w.lognormal_gap(median * r.uniform(0.8, 1.25), sigma),
-                form=w.bot_form(stealth=r.uniform(0.5, 1.0)),
+                timing=w.lognormal_gap(fan_median * r.uniform(0.6, 1.6), fan_sigma) if mimic
+                else w.lognormal_gap(median * r.uniform(0.8, 1.25), sigma),
+                form=w.human_form(speed=r.uniform(*sc.fan_speed)) if mimic
+                else w.bot_form(stealth=r.uniform(*sc.bot_stealth)),
                 ip=w.public_ip if r.random() < 0.6 else (lambda: r.choice(w.cgnat_ips)),
                 per_request_ip=r.random() < 0.5 and sc.name == "standard",
                 device=lambda: w.hexid(20) if r.random() < rotate else device_keep,
                 ua=w.browser_ua, cards=[r.choice(operator["cards"])],
-                browse_pages=(0, 2), login_fail=0.03, name_hash=w.common_name()
+                browse_pages=(1, 6) if mimic else (0, 2), login_fail=0.03, name_hash=w.common_name()
                 if r.random() < 0.5 else w.hexid(16),
                 address_hash=w.hexid(16), email_domain=r.choice(EMAIL_DOMAINS),
                 phone_country="+852" if r.random() < 0.9 else None,
@@ -445,6 +577,44 @@ class Simulation:
                 email_domain=r.choice(EMAIL_DOMAINS), phone_country="+852",
                 reaction_s=(r.uniform(1.5, 5), 0.6),
             )
+        if kind == "human_scalper":
+            person = operator["person"]
+            median, sigma = sc.fan_think_s
+            return Actor(
+                account=w.hexid(12), label=1, kind="scalper:human",
+                signup_ts=w.lottery_open - r.uniform(5, 600) * DAY,
+                timing=w.lognormal_gap(median * r.uniform(0.5, 1.0), sigma),
+                form=w.human_form(speed=r.uniform(0.4, 1.0), autofill=r.random() < 0.5),
+                ip=lambda: person["ip"], per_request_ip=False,
+                device=lambda: r.choice(person["devices"]), ua=lambda: r.choice(person["uas"]),
+                cards=[r.choice(person["cards"])], browse_pages=(0, 4), login_fail=0.05,
+                name_hash=w.common_name(), address_hash=person["address"]
+                if r.random() < 0.6 else w.hexid(16), email_domain=r.choice(EMAIL_DOMAINS),
+                phone_country="+852", reaction_s=(r.uniform(2, 6), 0.6), hand_on="resale",
+            )
+        if kind == "card_tester":
+            ips = operator["ips"]
+            return Actor(
+                account=w.hexid(12), label=1, kind="bot:card_tester",
+                signup_ts=w.lottery_open + r.uniform(-3, 10) * DAY,
+                timing=lambda: r.uniform(0.5, 6), form=w.bot_form(stealth=0.0),
+                ip=lambda: r.choice(ips), per_request_ip=True, device=lambda: None,
+                ua=lambda: operator["ua"], cards=[w.hexid(16)], browse_pages=(0, 1),
+                login_fail=0.1, name_hash=None, address_hash=None,
+                email_domain=operator["domain"], phone_country=None, hand_on="none",
+            )
+        if kind == "takeover":
+            # A fan's account with a fan's past; the attacker's habits take over at the sale.
+            owner = self.fan("regular")
+            owner.label, owner.kind = 1, "bot:takeover"
+            new_device, new_ua = w.hexid(20), w.browser_ua()
+            owner.takeover = replace(
+                owner, timing=w.lognormal_gap(r.uniform(0.8, 3.0), 0.4),
+                form=w.bot_form(stealth=r.uniform(*sc.bot_stealth)), ip=w.public_ip,
+                per_request_ip=r.random() < 0.3, device=lambda: new_device,
+                ua=lambda: new_ua, cards=[w.hexid(16)], browse_pages=(0, 1),
+                login_fail=0.6, pay_fail=None, takeover=None)
+            return owner
         raise ValueError(kind)
 
     def collector(self) -> Actor:
@@ -480,6 +650,8 @@ class Simulation:
             else:
                 fans.append(self.fan(kind))
         actors.extend(fans)
+        self.receivers = [f for f in fans if f.kind == "fan:receiver"]
+        self.fans = fans
 
         n_collectors = max(1, int(n_adv * sc.adversary_mix["collector"]))
         self.collectors = [self.collector() for _ in range(n_collectors)]
@@ -514,7 +686,24 @@ class Simulation:
                   "addresses": [w.hexid(16) for _ in range(r.randint(1, 3))],
                   "domain": w.hexid(8) + ".net"}
             ring = [self.adversary(kind, op) for _ in range(size)]
-        elif kind in ("stealth_bot", "aged_sleeper"):
+        elif kind == "human_scalper":
+            size = min(r.randint(2, 6), room)
+            n_dev = r.randint(1, 2)
+            op = {"person": {"ip": w.public_ip(), "devices": [w.hexid(20) for _ in range(n_dev)],
+                             "uas": [w.browser_ua() for _ in range(n_dev)],
+                             "cards": [w.hexid(16) for _ in range(r.randint(1, 2))],
+                             "address": w.hexid(16)}}
+            ring = [self.adversary(kind, op) for _ in range(size)]
+        elif kind == "card_tester":
+            size = min(r.randint(2, 6), room)
+            op = {"ips": [w.public_ip() for _ in range(r.randint(1, 20))],
+                  "ua": r.choice(AUTOMATION_UAS + BROWSER_UAS).format(v=r.randint(110, 131),
+                                                                      m=r.randint(0, 32)),
+                  "domain": r.choice(EMAIL_DOMAINS)}
+            ring = [self.adversary(kind, op) for _ in range(size)]
+        elif kind == "takeover":
+            ring = [self.adversary(kind, {}) for _ in range(min(r.randint(2, 10), room))]
+        elif kind in ("stealth_bot", "aged_sleeper", "lottery_flooder"):
             size = min(r.randint(8, 50), room)
             per_card = r.randint(*sc.stealth_card_ring)
             op = {"signup": base_signup, "cards": [w.hexid(16) for _ in
@@ -537,8 +726,14 @@ class Simulation:
                 ring.extend(self.adversary(kind, op) for _ in range(min(per_worker,
                                                                        size - len(ring))))
         for actor in ring:
+            if kind in ("human_scalper", "card_tester"):
+                continue
             hands_on = kind != "stealth_bot" or r.random() < sc.stealth_transfer
             actor.recipients = [c.account for c in collectors] if hands_on else []
+            if not hands_on:
+                actor.hand_on = "none"
+            elif r.random() < sc.resale_share:
+                actor.hand_on = "resale"
         return ring
 
     def life(self, a: Actor, fans: list[Actor]) -> None:
@@ -550,30 +745,49 @@ class Simulation:
             s.form("signup")
             s.step("signup", email_domain=a.email_domain, phone_country=a.phone_country,
                    name_hash=a.name_hash, address_hash=a.address_hash)
-        # Browsing before the show: fans look around, sleepers stay dormant.
-        visits = 0 if a.kind == "bot:aged_sleeper" else r.randint(0, 3 if not is_bot else 1)
+        # Browsing before the show: fans look around, sleepers stay dormant; a taken-over
+        # account has its owner's ordinary past.
+        if a.kind == "bot:aged_sleeper":
+            visits = 0
+        elif a.kind in ("bot:takeover", "scalper:human"):
+            visits = r.randint(1, 3)
+        else:
+            visits = r.randint(0, 3 if not is_bot else 1)
         for _ in range(visits):
             start = max(a.signup_ts or 0, w.lottery_open - 30 * DAY) + r.uniform(0, 29) * DAY
             if start < w.lottery_open:
                 w.session(a, start)
-        if a.kind == "collector":
-            for _ in range(r.randint(1, 4)):
-                w.session(a, r.uniform(w.lottery_open, w.end_ts))
+        if a.kind in ("collector", "fan:receiver"):
+            for _ in range(r.randint(1, 4) if a.kind == "collector" else r.randint(0, 2)):
+                w.session(a, r.uniform(max(w.lottery_open, a.signup_ts or 0), w.end_ts))
             return
+        if a.kind == "fan:lurker":
+            return
+        if a.kind == "bot:card_tester":
+            self.card_test(a)
+            return
+        if a.takeover is not None:
+            self.stuffing(a)
+            a = a.takeover
 
         # Lottery entries.
         tickets_won: list[tuple[str, int]] = []
+        top = sc.max_qty
         if is_bot:
             n_entries = min(r.randint(*sc.bot_entry_perfs), len(w.big_perfs))
-            qty_of = (lambda: 4 if r.random() < sc.stealth_max_quantity  # noqa: E731
-                      else r.randint(2, 4))
+            if a.kind == "bot:lottery_flooder":
+                n_entries = len(w.big_perfs)
+            elif a.kind == "bot:takeover":
+                n_entries = 0
+            qty_of = (lambda: top if r.random() < sc.stealth_max_quantity  # noqa: E731
+                      else r.randint(max(1, top // 2), top))
         else:
             n_entries = 0 if r.random() < 0.2 else min(r.choices([1, 2, 3], [70, 24, 6])[0],
                                                      len(w.big_perfs))
             if a.kind == "fan:buys_for_friends":
-                qty_of = lambda: 4  # noqa: E731
+                qty_of = lambda: top  # noqa: E731
             else:
-                qty_of = lambda: r.choices([1, 2, 3, 4], [25, 50, 12, 13])[0]  # noqa: E731
+                qty_of = lambda: min(top, r.choices([1, 2, 3, 4], [25, 50, 12, 13])[0])  # noqa: E731
         if n_entries:
             start = max(w.lottery_open, a.signup_ts or 0) + (
                 r.uniform(0, 0.3) * DAY if is_bot else r.uniform(0, 1) * (w.lottery_close
@@ -594,51 +808,118 @@ class Simulation:
             bought += w.buy(s, perf, w.big_event, qty, hold_success=0.98, pay_fail=0.06)
 
         # First-come on-sale: those without tickets queue at the opening.
-        goes_to_sale = (is_bot and r.random() < 0.9) or (not is_bot and not tickets_won
-                                                         and r.random() < 0.55)
+        goes_to_sale = (is_bot and a.kind != "bot:lottery_flooder" and r.random() < 0.9) or (
+            not is_bot and not tickets_won and r.random() < (0.95 if a.frantic else 0.55))
         if goes_to_sale:
             start = w.sale_ts - r.uniform(60, 900)
             s = w.session(a, start, pages=r.randint(0, 2), event_id=w.big_event)
             s.t = max(s.t, w.sale_ts - 30)
             s.step("queue_join", event_id=w.big_event)
-            s.t = w.sale_ts + r.expovariate(1 / 600)  # admitted when the queue reaches them
+            # Admitted when the queue reaches them.
+            s.t = w.sale_ts + r.expovariate(1 / sc.queue_wait_s)
             rounds = r.randint(1, 3) if is_bot else 1
             for _ in range(rounds):
                 perf = r.choice(w.big_perfs)
                 s.step("page_view", path=f"/events/{w.big_event}/{perf}", event_id=w.big_event)
                 s.t += r.lognormvariate(math.log(a.reaction_s[0]), a.reaction_s[1])
+                if a.frantic:
+                    # Sold out in front of them: retry, retry, retry, sometimes in luck.
+                    for _ in range(r.randint(3, 12)):
+                        got = w.buy(s, perf, w.big_event, qty_of(), hold_success=0.12,
+                                    pay_fail=0.04)
+                        bought += got
+                        if got:
+                            break
+                    continue
                 bought += w.buy(s, perf, w.big_event, qty_of(), hold_success=0.45 if is_bot
                                 else 0.55, pay_fail=0.08 if is_bot else 0.04)
 
         # Everyday purchases for other shows.
-        for _ in range(r.choices([0, 1, 2], [65, 28, 7])[0] if not is_bot else r.randint(0, 1)):
+        extra_buys = (r.choices([0, 1, 2], [65, 28, 7])[0] if not is_bot
+                      else r.randint(1, 3) if a.kind == "scalper:human" else r.randint(0, 1))
+        for _ in range(extra_buys):
             event_id = r.choice(list(w.other_events))
             perf = r.choice(w.other_events[event_id])
             s = w.session(a, r.uniform(w.lottery_open - 20 * DAY, w.end_ts), event_id=event_id)
             bought += w.buy(s, perf, event_id, qty_of() if is_bot else r.randint(1, 3),
                             hold_success=0.9, pay_fail=0.03)
 
-        # Handing tickets on: scalpers to their collectors, fans to friends.
-        if bought and a.recipients:
+        # Handing tickets on: scalpers to their collectors or buyers, fans to friends.
+        if bought and is_bot and a.hand_on == "resale":
+            s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=0)
+            left = bought
+            while left > 0:
+                n = min(left, r.randint(1, 2))
+                w.transfer(s, self.next_receiver().account, n)
+                left -= n
+        elif bought and a.recipients and a.hand_on == "collector":
             s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=0)
             for to in a.recipients:
                 w.transfer(s, to, max(1, bought // len(a.recipients)))
         elif bought >= 2 and a.kind == "fan:buys_for_friends" and r.random() < sc.fan_friend_transfer:
             s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=r.randint(0, 2))
-            for friend in r.sample(fans, k=min(len(fans), r.randint(1, 3))):
-                w.transfer(s, friend.account, r.randint(1, 2))
+            for _ in range(r.randint(1, 3)):
+                # Mostly someone new; now and then a friend who already got one from another.
+                friend = self.next_receiver() if r.random() < 0.7 else r.choice(fans)
+                if friend.account != a.account:
+                    w.transfer(s, friend.account, r.randint(1, 2))
         elif bought >= 2 and a.label == 0 and r.random() < 0.04:
             s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=r.randint(0, 2))
-            w.transfer(s, r.choice(fans).account, 1)
+            friend = self.next_receiver()
+            if friend.account != a.account:
+                w.transfer(s, friend.account, 1)
+
+    def next_receiver(self) -> Actor:
+        """Fans who receive tickets, each once: a friend or a resale buyer gets a ticket from
+        one person, not from a dozen (that is a collector). Receivers first, then other fans."""
+        if not self._deck:
+            rest = [f for f in self.fans if f.kind != "fan:receiver"]
+            self.w.rng.shuffle(rest)
+            receivers = list(self.receivers)
+            self.w.rng.shuffle(receivers)
+            self._deck = rest + receivers  # popped from the end: receivers go first
+        return self._deck.pop()
+
+    def stuffing(self, a: Actor) -> None:
+        """Credential stuffing before a takeover: failed logins, then one that works."""
+        w, r = self.w, self.w.rng
+        bot = a.takeover
+        assert bot is not None
+        start = w.sale_ts - r.uniform(0.1, 5) * DAY
+        s = w.session(bot, start, login=False, pages=0)
+        for _ in range(r.randint(1, 4)):
+            s.form("login")
+            s.step("login", success=False)
+        s.form("login")
+        s.step("login", success=True)
+
+    def card_test(self, a: Actor) -> None:
+        """Small orders paid with one stolen card after another until some go through."""
+        w, r = self.w, self.w.rng
+        event_id = r.choice(list(w.other_events))
+        perf = r.choice(w.other_events[event_id])
+        s = w.session(a, r.uniform(w.lottery_open, w.end_ts), pages=r.randint(0, 1),
+                      event_id=event_id)
+        s.step("hold", event_id=event_id, performance_id=perf, quantity=1, success=True)
+        order_id = w.hexid(12)
+        amount = w.prices[perf]
+        s.step("order", order_id=order_id, event_id=event_id, performance_id=perf, quantity=1,
+               amount_minor=amount, currency="HKD")
+        for _ in range(r.randint(6, 40)):
+            ok = r.random() < 0.06
+            s.step("payment", order_id=order_id, amount_minor=amount, currency="HKD",
+                   card_fp=w.hexid(16), success=ok, decline_code=None if ok else
+                   r.choice([*DECLINES, "stolen_card", "invalid_number", "lost_card"]))
 
 
 def simulate(*, accounts: int, seed: int, scenario: str = "standard",
              progress: bool = False) -> World:
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}: choose {', '.join(SCENARIOS)}")
+    if scenario not in SCENARIO_NAMES:
+        raise ValueError(f"unknown scenario {scenario!r}: choose {', '.join(SCENARIO_NAMES)}")
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
-    return Simulation(accounts=accounts, seed=seed, scenario=SCENARIOS[scenario]).run(progress)
+    chosen = varied(seed) if scenario == "varied" else SCENARIOS[scenario]
+    return Simulation(accounts=accounts, seed=seed, scenario=chosen).run(progress)
 
 
 def write(world: World, out: str | Path) -> tuple[Path, Path]:

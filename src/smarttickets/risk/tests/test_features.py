@@ -32,18 +32,21 @@ def test_timing_and_form_features_have_known_values():
     # when features are extracted
     row = F.extract(events).row("fan")
 
-    # then intervals inside a session count and the cross-session hour does not
-    assert row["iat_count"] == 4
-    assert row["iat_median_s"] == 6.0
+    # then intervals inside a session count and the cross-session hour does not; pace and
+    # form times are measured against the defaults (a one-account log has no context of its own)
+    ctx = F.DEFAULT_CONTEXT
+    assert row["iat_median_rel"] == 6.0 / ctx.iat_median_s
     assert row["iat_min_s"] == 2.0
-    assert math.isclose(row["iat_log_std"], math.log(2) * math.sqrt(1.25))
-    assert row["forms"] == 2
+    assert row["iat_sub1s_frac"] == 0.0
+    assert math.isnan(row["iat_log_std"])  # four intervals are too few to judge regularity
     assert row["fill_s_min"] == 3.0
-    assert row["checkout_fill_s_min"] == 12.0
-    assert row["keystrokes_per_form"] == 21.0
+    assert row["fill_rel_min"] == 3.0 / ctx.fill_median("login")
+    assert row["keys_per_s_max"] == 40 / 12  # the login's two keys are too few for a rate
+    assert row["keystrokes_zero_frac"] == 0.0
     assert row["zero_pointer_forms_frac"] == 0.5
-    assert row["keys_per_s_max"] == 40 / 12
-    assert row["sessions"] == 2
+    assert row["robotic_forms_frac"] == 0.0
+    assert row["forms_no_telemetry_frac"] == 0.0
+    assert row["ips_per_session"] == (1 + 1) / (2 + 2)
     assert row["automation_ua"] == 0
 
 
@@ -69,25 +72,28 @@ def test_identity_and_purchase_features_have_known_values():
     table = F.extract(events)
     row = table.row("b")
 
-    assert row["age_at_first_action_h"] == 0.5
+    assert row["has_signup"] == 1
     assert row["phone_missing"] == 1
     assert row["automation_ua"] == 1
-    assert row["uas"] == 2
-    assert row["ips"] == 2
-    assert row["login_failures"] == 1
+    assert row["uas_per_session"] == (2 + 1) / (1 + 2)
+    assert row["ips_per_session"] == (2 + 1) / (1 + 2)
     assert row["login_fail_ratio"] == 1.0
     assert row["entries"] == 2
     assert row["entry_performances"] == 2
-    assert row["entry_qty_mean"] == 4
+    assert row["entries_per_event"] == 2
+    assert row["entry_qty_rel"] == 1.0  # 4 of a default limit of 4
     assert row["holds"] == 2
     assert row["hold_fail_ratio"] == 0.5
-    assert row["hold_qty_max"] == 4
+    assert row["hold_qty_rel"] == 3 / 4
+    assert row["hold_qty_max_rel"] == 1.0
     assert row["tickets"] == 2
-    assert row["payments"] == 2
-    assert row["payment_failures"] == 1
+    assert row["tickets_per_order"] == 2
+    assert row["payments_per_order"] == 2
+    assert row["pay_fail_ratio"] == 0.5
     assert row["decline_codes"] == 1
     assert row["cards"] == 2
     assert row["transfers_out"] == 1
+    assert row["transfer_out_share"] == 0.5
     # the recipient appears in the table although it never acted itself
     assert table.accounts == ["b", "z"]
     assert table.row("z")["transfers_in"] == 1
@@ -140,8 +146,9 @@ def test_graph_features_on_a_known_ring():
 def test_accounts_with_nothing_measured_get_missing_values_not_zeros():
     row = F.extract([ev(0, "page_view", "solo", path="/", event_id=None)]).row("solo")
 
-    assert row["iat_count"] == 0
-    assert math.isnan(row["iat_median_s"])
+    assert math.isnan(row["iat_median_rel"])
     assert math.isnan(row["fill_s_min"])
-    assert math.isnan(row["age_at_first_action_h"])
+    assert math.isnan(row["hold_qty_rel"])
+    assert math.isnan(row["transfer_out_share"])
+    assert row["has_signup"] == 0
     assert row["component_size"] == 1

@@ -97,16 +97,25 @@ def test_thresholds_put_block_above_every_validation_fan():
     assert th.decide(0.0) == "allow"
 
 
-def test_block_needs_activity_and_readable_reasons(tiny_model_path):
+def test_block_needs_activity_and_two_kinds_of_evidence(tiny_model_path):
+    # given four accounts scored above the block threshold
     trained = M.load(tiny_model_path)
-    X = np.zeros((2, len(trained.features)))
-    X[1, trained.features.index("entries")] = 3
-    high = np.array([0.999, 0.999])
+    X = np.zeros((4, len(trained.features)))
+    X[1:, trained.features.index("entries")] = 3
+    high = np.array([0.999] * 4)
+    card = M.Reason("card_share", "%(n)d accounts share one payment card", {"n": 5})
+    addr = M.Reason("addr_share", "%(n)d accounts share one address", {"n": 4})
+    ua = M.Reason("automation_ua", "browser identifies as an automation tool", {})
+    reasons = [[card, ua], [card, addr], [M.MODEL_UNAVAILABLE, M.MODEL_UNAVAILABLE], [card, ua]]
 
-    decisions = trained.decide(X, high, [[], [M.MODEL_UNAVAILABLE, M.MODEL_UNAVAILABLE]],
+    # when decisions are made
+    decisions = trained.decide(X, high, reasons,
                                M.Thresholds(challenge=0.1, review=0.5, block=0.9))
 
-    assert decisions == ["review", "block"]
+    # then only the active account with shared identifiers AND automation is blocked: no
+    # activity, one kind of evidence (a household shares a card and an address) or reasons
+    # that are not evidence give a review
+    assert decisions == ["review", "review", "review", "block"]
 
 
 def test_reasons_are_short_sentences_with_numbers(tiny_model_path):

@@ -1,4 +1,4 @@
-"""`smarttickets risk simulate|train|score|report|export|prune|default-model`: the detector's CLI."""
+"""`smarttickets risk simulate|train|score|report|export|prune|refresh-graphs|default-model`."""
 
 from __future__ import annotations
 
@@ -24,12 +24,16 @@ class Command(BaseCommand):
         p.add_argument("--accounts", type=int, required=True)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--out", required=True, help="output directory")
-        p.add_argument("--scenario", choices=["standard", "hard"], default="standard")
+        p.add_argument("--scenario", choices=["standard", "hard", "varied"], default="standard",
+                       help="varied: every knob drawn from the seed (for training mixes)")
 
         p = sub.add_parser("train", help="train a model from a log and its labels",
                            called_from_command_line=True)
         p.add_argument("log")
         p.add_argument("labels")
+        p.add_argument("--also", nargs=2, action="append", default=[],
+                       metavar=("LOG", "LABELS"), help="another labelled log to train on "
+                       "(repeatable): a mix of platforms generalises better")
         p.add_argument("--out", required=True, help="model file to write")
         p.add_argument("--seed", type=int, default=0)
 
@@ -55,9 +59,15 @@ class Command(BaseCommand):
                            called_from_command_line=True)
         p.add_argument("--days", type=int, help="retention in days (default: setting)")
 
+        p = sub.add_parser("refresh-graphs", help="recompute stale live graph rows",
+                           called_from_command_line=True)
+        p.add_argument("--limit", type=int, default=1000)
+
         p = sub.add_parser("default-model", help="regenerate the shipped default model",
                            called_from_command_line=True)
-        p.add_argument("--accounts", type=int, default=20000)
+        p.add_argument("--accounts", type=int, default=6000, help="accounts per world")
+        p.add_argument("--worlds", type=int, default=7,
+                       help="simulated worlds: one standard, the rest varied")
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--out", help="model file (default: the package's data/ file)")
 
@@ -109,10 +119,12 @@ class Command(BaseCommand):
         from smarttickets.risk import model as M
 
         self._need_file(opts["log"], "log file")
+        for log_path, _labels in opts["also"]:
+            self._need_file(log_path, "log file")
         started = time.perf_counter()
         try:
             trained = M.train(opts["log"], opts["labels"], seed=opts["seed"], progress=True,
-                              log=self.say)
+                              log=self.say, extra=[tuple(p) for p in opts["also"]])
         except M.ModelError as exc:
             raise CommandError(str(exc)) from exc
         M.save(trained, opts["out"])
@@ -186,9 +198,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc.message)) from exc
         self.stdout.write(f"deleted {deleted} risk events")
 
+    def do_refresh_graphs(self, opts) -> None:
+        from smarttickets.risk.decisions import refresh_stale_graphs
+
+        if opts["limit"] < 1:
+            raise CommandError("--limit must be at least 1")
+        done = refresh_stale_graphs(now=clock.now(), limit=opts["limit"])
+        self.stdout.write(f"refreshed {done} graph rows")
+
     def do_default_model(self, opts) -> None:
         from smarttickets.risk import default_model
 
         path = default_model.regenerate(accounts=opts["accounts"], seed=opts["seed"],
-                                        out=opts.get("out"), log=self.say)
+                                        worlds=opts["worlds"], out=opts.get("out"),
+                                        log=self.say)
         self.stdout.write(f"default model written to {path} ({path.stat().st_size} bytes)")
