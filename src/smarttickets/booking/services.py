@@ -49,7 +49,7 @@ from smarttickets.booking.models import (
     SeatClaim,
 )
 from smarttickets.booking.seating import Spot, Stage, best_seats
-from smarttickets.core.audit import log_action, mask
+from smarttickets.core.audit import build_entry, log_action
 from smarttickets.core.exceptions import DomainError, InvalidInput, NotFound
 from smarttickets.core.locking import retry_on_contention
 from smarttickets.core.models import AuditEntry
@@ -181,10 +181,7 @@ def units_counted_for(*, user_id: int, performance_id: int, now: datetime,
 def audit_entry(*, action: str, obj, actor: User | None, now: datetime,
                 data: dict | None = None) -> AuditEntry:
     """An unsaved audit entry, exactly as ``log_action`` writes it, for one bulk INSERT."""
-    return AuditEntry(created_at=now,
-                      actor=actor if getattr(actor, "is_authenticated", False) else None,
-                      action=action, object_type=obj._meta.label_lower, object_id=str(obj.pk),
-                      data=mask(data or {}))
+    return build_entry(action=action, obj=obj, actor=actor, now=now, data=data)
 
 
 def record_limit_hit(*, exc: BookingLimitReached, user: User | None, performance_id: int | None,

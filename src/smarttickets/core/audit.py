@@ -22,14 +22,16 @@ def mask(data: Any) -> Any:
     return data
 
 
-def log_action(*, action: str, obj: models.Model | None = None, actor: Any = None,
-               data: dict[str, Any] | None = None, now: datetime | None = None,
-               object_type: str | None = None, object_id: str | int | None = None) -> AuditEntry:
+def build_entry(*, action: str, obj: models.Model | None = None, actor: Any = None,
+                data: dict[str, Any] | None = None, now: datetime | None = None,
+                object_type: str | None = None,
+                object_id: str | int | None = None) -> AuditEntry:
+    """An unsaved audit entry, masked; for callers that write many with one bulk INSERT."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = obj.pk if object_id is None else object_id
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEntry.objects.create(
+    return AuditEntry(
         created_at=now or clock.now(),
         actor=user,
         action=action,
@@ -37,3 +39,12 @@ def log_action(*, action: str, obj: models.Model | None = None, actor: Any = Non
         object_id=str(object_id if object_id is not None else ""),
         data=mask(data or {}),
     )
+
+
+def log_action(*, action: str, obj: models.Model | None = None, actor: Any = None,
+               data: dict[str, Any] | None = None, now: datetime | None = None,
+               object_type: str | None = None, object_id: str | int | None = None) -> AuditEntry:
+    entry = build_entry(action=action, obj=obj, actor=actor, data=data, now=now,
+                        object_type=object_type, object_id=object_id)
+    entry.save(force_insert=True)
+    return entry
