@@ -10,8 +10,11 @@ last line is machine-readable:
 
     RESULT draw_1m_s=<…> verify_1m_s=<…> draw_10m_s=<…> peak_mb=<…>
 
-(peak_mb is the 10M draw's peak resident memory.) The machine is shared, so CPU seconds are
-printed beside wall seconds: when they differ a lot, other work was competing for the cores.
+The draw forks one helper process per core for its Merkle and key stages, so peak_mb is the
+10M draw's peak memory of the whole process tree: the largest sampled sum of proportional set
+sizes (copy-on-write pages shared with a helper are counted once), and never less than the main
+process's own peak RSS. CPU seconds include the helpers': about twice the wall seconds on two
+idle cores; much less means other work was competing for the cores.
 """
 
 from __future__ import annotations
@@ -64,10 +67,40 @@ def generate(path: Path, n: int, *, seed: int = 2025, shuffled: bool = False) ->
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 sys.path.insert(0, {src!r})
 from smarttickets.lottery import draw
 args = json.loads(sys.argv[1])
+
+# The draw forks helper processes (one per core), so memory is the whole process tree's:
+# the sum of proportional set sizes (shared copy-on-write pages counted once), sampled.
+peak = {{"pss": 0}}
+stop = threading.Event()
+
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{{pid}}/smaps_rollup") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0
+
+def tree():
+    pids = [os.getpid()]
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{{task}}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return pids
+
+def sample():
+    while not stop.wait(0.25):
+        peak["pss"] = max(peak["pss"], sum(map(pss_kb, tree())))
+
+sampler = threading.Thread(target=sample, daemon=True)
+if os.path.exists("/proc/self/smaps_rollup"):
+    sampler.start()
 wall, cpu = time.perf_counter(), time.process_time()
 if args["op"] == "draw":
     result = draw.draw_file(entries_path=args["entries"], lottery_id=args["lottery_id"],
@@ -76,8 +109,15 @@ if args["op"] == "draw":
     detail = {{"winners": len(result["winners"]), "waitlist": len(result["waitlist"])}}
 else:
     detail = draw.verify_files(args["result"], args["entries"])
-print(json.dumps({{"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+wall = time.perf_counter() - wall
+stop.set()
+times = os.times()
+self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"wall": wall, "cpu": time.process_time() - cpu + times.children_user
+                  + times.children_system, "rss_mb": self_mb,
+                  "peak_mb": max(peak["pss"] / 1024, self_mb),
+                  "workers": draw.workers_for(detail.get("n_entries") or detail["winners"]
+                                              + detail["waitlist"]),
                   "detail": detail}}))
 """
 
@@ -145,9 +185,10 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     after = calibrate()
-    print(f"\n{'case':<34}{'wall s':>9}{'cpu s':>9}{'peak MB':>10}   detail")
+    print(f"\n{'case':<34}{'wall s':>9}{'cpu s':>9}{'peak MB':>10}{'procs':>7}   detail")
     for name, row in rows:
-        print(f"{name:<34}{row['wall']:>9.2f}{row['cpu']:>9.2f}{row['peak_mb']:>10.0f}   "
+        print(f"{name:<34}{row['wall']:>9.2f}{row['cpu']:>9.2f}{row['peak_mb']:>10.0f}"
+              f"{row['workers']:>7}   "
               f"{json.dumps(row['detail'])}")
     print(f"(load average at the end: {load:.1f} on {os.cpu_count()} cores; one SHA-256 of 48 "
           f"bytes took {before:.0f} ns before and {after:.0f} ns after; "

@@ -32,7 +32,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import compress, islice, repeat
+from itertools import compress, islice, pairwise, repeat
 from operator import lt, methodcaller, ne
 from typing import Any, BinaryIO
 
@@ -97,6 +97,67 @@ class VerificationError(Exception):
 
 def _noop(stage: str, done: int, total: int) -> None:
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Using every core (standard library only: fork and a pipe per helper process)
+
+PARALLEL_MIN = 1 << 18
+"""Below this many entries everything runs in the calling process."""
+
+
+def workers_for(n: int) -> int:
+    """How many processes share a stage over ``n`` entries: one per usable core, where the
+    platform can fork (POSIX), once the work is big enough to repay a fork."""
+    if n < PARALLEL_MIN or not hasattr(os, "fork"):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8, n // (PARALLEL_MIN // 2)))
+
+
+def _split(n: int, parts: int, align: int = 1) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges covering ``range(n)``; every cut a multiple of ``align``."""
+    units = -(-n // align)
+    cuts = [min(n, (units * k // parts) * align) for k in range(parts + 1)]
+    return [(a, b) for a, b in pairwise(cuts) if a < b]
+
+
+def _fork_map(fn: Callable[[int, int], bytes], ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    """``[fn(a, b) for a, b in ranges]``, the first range in this process and each other one in
+    a forked child that sends its bytes back through a pipe. A child that fails is redone here,
+    so the result never depends on the parallelism (only the time does)."""
+    if len(ranges) < 2 or not hasattr(os, "fork"):
+        return [fn(a, b) for a, b in ranges]
+    children = []
+    for a, b in ranges[1:]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
+            code = 1
+            try:
+                os.close(read_fd)
+                data = fn(a, b)
+                with os.fdopen(write_fd, "wb") as fh:
+                    fh.write(len(data).to_bytes(8, "big"))
+                    fh.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        children.append((pid, read_fd, a, b))
+    results = [fn(*ranges[0])]
+    for pid, read_fd, a, b in children:
+        with os.fdopen(read_fd, "rb") as fh:
+            head = fh.read(8)
+            data = fh.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or len(head) != 8 or int.from_bytes(head, "big") != len(data):
+            data = fn(a, b)
+        results.append(data)
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,13 +583,22 @@ def entries_root(lottery_id: str, entries: Entries, *, progress: Progress | None
     """Hex MTH of the entries' leaves. Works block by block to keep memory flat."""
     progress = progress or _noop
     n = len(entries)
-    block_roots = []
-    for start in range(0, n, BLOCK):
-        block_roots.append(merkle_root(leaf_hashes(lottery_id, entries, start, start + BLOCK)))
-        progress("merkle", min(start + BLOCK, n), n)
+    ranges = _split(n, workers_for(n), BLOCK)
+    share = n / (ranges[0][1] or 1) if ranges else 1
+
+    def block_roots(start: int, stop: int) -> bytes:
+        roots = []
+        for a in range(start, stop, BLOCK):
+            roots.append(merkle_root(leaf_hashes(lottery_id, entries, a, min(a + BLOCK, stop))))
+            if start == 0:  # only this process reports; helpers share its terminal
+                progress("merkle", min(n, int(min(a + BLOCK, stop) * share)), n)
+        return b"".join(roots)
+
+    joined = b"".join(_fork_map(block_roots, ranges))
     # Every block but the last is a full power-of-two subtree, so combining block roots level
-    # by level gives the same tree as hashing all leaves level by level.
-    return merkle_root(block_roots).hex()
+    # by level gives the same tree as hashing all leaves level by level; processes split the
+    # work at block boundaries, so that holds whatever the number of processes.
+    return merkle_root([joined[i:i + 32] for i in range(0, len(joined), 32)]).hex()
 
 
 def make_tree(lottery_id: str, entries: Entries) -> MerkleTree:
@@ -662,47 +732,118 @@ def _hmac_pads(prk: bytes) -> tuple[Any, Any]:
     return _sha256(bytes(b ^ 0x36 for b in key)), _sha256(bytes(b ^ 0x5C for b in key))
 
 
-def entry_keys(prk: bytes, entries: Entries, *, progress: Progress | None = None) -> list[bytes]:
-    """Every entry's key, in entry_id order."""
+def entry_keys(prk: bytes, entries: Entries, *, progress: Progress | None = None,
+               start: int = 0, stop: int | None = None) -> list[bytes]:
+    """The keys of ``entries[start:stop]`` (every entry by default), in entry_id order."""
+    return _keys(prk, entries, progress, start, stop, positions=False)
+
+
+def _keys(prk: bytes, entries: Entries, progress: Progress | None, start: int,
+          stop: int | None, *, positions: bool) -> list[bytes]:
+    """Keys of ``entries[start:stop]``; with ``positions``, each followed by the entry's
+    position as _POS big-endian bytes (one object per entry instead of two)."""
     progress = progress or _noop
     inner, outer = _hmac_pads(prk)
     new_inner, new_outer, unhex = inner.copy, outer.copy, bytes.fromhex
+    n = len(entries)
+    stop = n if stop is None else min(stop, n)
     ids = entries.entry_ids
-    n = len(ids)
+    share = n / ((stop - start) or 1)
     keys: list[bytes] = []
     append = keys.append
     j0 = b"\x00\x00\x01"  # j = 0, then HKDF-Expand's block counter
-    for start in range(0, n, BLOCK):
-        for entry_id in ids[start:start + BLOCK]:
-            h = new_inner()
-            h.update(unhex(entry_id) + j0)
-            o = new_outer()
-            o.update(h.digest())
-            append(o.digest())
-        progress("keys", min(start + BLOCK, n), n)
-    weights = entries.weights
-    if weights.count(1) != n:
-        for i in compress(range(n), map(ne, weights, repeat(1))):
-            idb = unhex(ids[i])
+    for a in range(start, stop, BLOCK):
+        b = min(a + BLOCK, stop)
+        if positions:
+            for entry_id, pos in zip(ids[a:b], range(a, b), strict=True):
+                h = new_inner()
+                h.update(unhex(entry_id) + j0)
+                o = new_outer()
+                o.update(h.digest())
+                append(o.digest() + pos.to_bytes(_POS, "big"))
+        else:
+            for entry_id in ids[a:b]:
+                h = new_inner()
+                h.update(unhex(entry_id) + j0)
+                o = new_outer()
+                o.update(h.digest())
+                append(o.digest())
+        progress("keys", min(n, int((b - start) * share)), n)
+    weights = entries.weights[start:stop]
+    if weights.count(1) != len(weights):
+        for i in compress(range(len(weights)), map(ne, weights, repeat(1))):
+            idb = unhex(ids[start + i])
+            best = keys[i][:32]
             for j in range(1, weights[i]):
                 h = new_inner()
                 h.update(idb + j.to_bytes(2, "big") + b"\x01")
                 o = new_outer()
                 o.update(h.digest())
-                keys[i] = min(keys[i], o.digest())
+                best = min(best, o.digest())
+            keys[i] = best + keys[i][32:]
     return keys
+
+
+_POS = 4  # bytes of position appended to a key when processes share the draw
+
+
+def _positions(joined: bytes, width: int) -> list[int]:
+    """The big-endian positions that end each ``width``-byte item of ``joined``, decoded by
+    strided slices (C loops) into native 32-bit integers rather than one int.from_bytes call
+    per item."""
+    count = len(joined) // width
+    native = bytearray(_POS * count)
+    for k in range(_POS):  # byte k of each position, most significant first
+        target = _POS - 1 - k if sys.byteorder == "little" else k
+        native[target::_POS] = joined[width - _POS + k::width]
+    positions = array("I")
+    if positions.itemsize != _POS:  # pragma: no cover - no such CPython platform in use
+        positions = array("L")
+        if positions.itemsize != _POS:
+            return [int.from_bytes(joined[i + width - _POS:i + width], "big")
+                    for i in range(0, len(joined), width)]
+    positions.frombytes(native)
+    return positions.tolist()
 
 
 def draw_order(prk: bytes, entries: Entries, *, progress: Progress | None = None) -> list[int]:
     """Entry positions sorted by ``(key, entry_id)``."""
-    keys = entry_keys(prk, entries, progress=progress)
+    n = len(entries)
+    ranges = _split(n, workers_for(n))
+    if len(ranges) < 2:
+        keys = entry_keys(prk, entries, progress=progress)
+        if progress:
+            progress("sort", 0, n)
+        # Positions are in entry_id order and the sort is stable, so equal keys fall back to
+        # entry_id order as the spec requires; big-endian comparison is bytes comparison.
+        order = sorted(range(n), key=keys.__getitem__)
+        if progress:
+            progress("sort", n, n)
+        return order
+
+    def sorted_run(start: int, stop: int) -> bytes:
+        # key || position (big-endian): sorting these bytes sorts by (key, entry_id), since
+        # positions follow entry_id order.
+        items = _keys(prk, entries, progress if start == 0 else None, start, stop,
+                      positions=True)
+        items.sort()
+        return b"".join(items)
+
+    runs = _fork_map(sorted_run, ranges)
     if progress:
-        progress("sort", 0, len(keys))
-    # Positions are in entry_id order and the sort is stable, so equal keys fall back to
-    # entry_id order as the spec requires; big-endian comparison is plain bytes comparison.
-    order = sorted(range(len(keys)), key=keys.__getitem__)
+        progress("sort", 0, n)
+    width = 32 + _POS
+    items: list[bytes] = []
+    while runs:
+        run = runs.pop(0)
+        items.extend(run[i:i + width] for i in range(0, len(run), width))
+        del run
+    items.sort()  # already sorted runs: the sort only merges them
+    joined = b"".join(items)
+    del items  # the largest structure here: free it before the order list exists
+    order = _positions(joined, width)
     if progress:
-        progress("sort", len(keys), len(keys))
+        progress("sort", n, n)
     return order
 
 
