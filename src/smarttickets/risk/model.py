@@ -176,6 +176,35 @@ class Assessment:
     reasons: list[list[Reason]]
 
 
+def _compile_trees(trees: list[list[tuple]], baseline: float) -> Callable[[list[float]], float]:
+    """``row -> baseline + sum of the trees' leaf values`` as generated Python source.
+
+    Only numbers from the fitted model go into the source (``repr`` of floats round-trips
+    exactly), so the function is the model, not an interpretation of it.
+    """
+    lines = ["def predict(r):", f"    t = {baseline!r}"]
+
+    def emit(nodes: list[tuple], i: int, depth: int) -> None:
+        feature, threshold, missing_left, left, right, is_leaf, value = nodes[i]
+        pad = "    " * depth
+        if is_leaf:
+            lines.append(f"{pad}t += {float(value)!r}")
+            return
+        test = (f"not r[{int(feature)}] > {float(threshold)!r}" if missing_left
+                else f"r[{int(feature)}] <= {float(threshold)!r}")
+        lines.append(f"{pad}if {test}:")
+        emit(nodes, int(left), depth + 1)
+        lines.append(f"{pad}else:")
+        emit(nodes, int(right), depth + 1)
+
+    for nodes in trees:
+        emit(nodes, 0, 1)
+    lines.append("    return t")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<risk-model-trees>", "exec"), namespace)  # noqa: S102
+    return namespace["predict"]
+
+
 @dataclass
 class RiskModel:
     """The envelope that is saved: everything needed to score, decide and explain."""
@@ -232,36 +261,28 @@ class RiskModel:
         return state
 
     def _fast(self) -> Callable[[list[float]], float] | None:
-        """A plain-Python walk of the fitted trees for a handful of rows.
+        """The fitted trees compiled to one plain Python function, for a handful of rows.
 
-        sklearn's predict costs ~30 µs per tree in call overhead; the live decision scores one
-        row and has a 5 ms budget. Equality with ``decision_function`` is tested.
+        sklearn's predict costs ~30 µs per tree in call overhead and walking the node arrays
+        in Python about 3 µs, while the live decision scores one row within a 5 ms budget: so
+        each tree becomes nested ``if`` statements (built once per process, a few hundred
+        milliseconds), about ten times faster than the walk. A missing value (NaN) fails every
+        comparison, so ``x <= t`` sends it right and ``not x > t`` sends it left, as the node
+        says. Equality with ``decision_function`` is tested.
         """
         cached = getattr(self, "_fast_cache", None)
         if cached is not None:
             return cached or None
         try:
-            trees = [[tuple(node) for node in p[0].nodes[
-                ["feature_idx", "num_threshold", "missing_go_to_left", "left", "right",
-                 "is_leaf", "value"]].tolist()] for p in self.estimator._predictors]
+            trees = [p[0].nodes[["feature_idx", "num_threshold", "missing_go_to_left", "left",
+                                 "right", "is_leaf", "value"]].tolist()
+                     for p in self.estimator._predictors]
             baseline = float(np.ravel(self.estimator._baseline_prediction)[0])
-        except (AttributeError, IndexError, KeyError, ValueError):
+            self._fast_cache = _compile_trees(trees, baseline)
+        except (AttributeError, IndexError, KeyError, ValueError, RecursionError,
+                SyntaxError, MemoryError):
             self._fast_cache = False
-            return None
-
-        def predict(row: list[float]) -> float:
-            total = baseline
-            for nodes in trees:
-                node = nodes[0]
-                while not node[5]:
-                    x = row[node[0]]
-                    go_left = node[2] if x != x else x <= node[1]
-                    node = nodes[node[3] if go_left else node[4]]
-                total += node[6]
-            return total
-
-        self._fast_cache = predict
-        return predict
+        return self._fast_cache or None
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         a, b = self.calibration

@@ -1,6 +1,7 @@
 """Telemetry from Django's auth signals (login success and failure) and from new accounts.
 
-Only telemetry: nothing here changes state another part of the platform depends on.
+Only telemetry, and forgetting cached risk policies when one changes: nothing here changes
+state another part of the platform depends on.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.utils.crypto import salted_hmac
 
 from smarttickets.risk import telemetry
@@ -54,7 +55,23 @@ def on_user_saved(sender, instance, created, raw=False, **kwargs) -> None:
     transaction.on_commit(lambda: telemetry.record(request, instance, "signup", fields))
 
 
+def on_policy_changed(sender, instance, **kwargs) -> None:
+    """A saved or deleted policy applies at once in this process and, through the shared
+    cache, within seconds in the others (decisions.POLICY_LOCAL_SECONDS)."""
+    from django.core.cache import cache
+
+    from smarttickets.risk.decisions import forget_policy
+    from smarttickets.risk.services import policy_cache_key
+
+    cache.delete(policy_cache_key(instance.event_id))
+    forget_policy(instance.event_id)
+
+
 def connect() -> None:
+    from smarttickets.risk.models import RiskPolicy
+
+    post_save.connect(on_policy_changed, sender=RiskPolicy, dispatch_uid="risk.policy_saved")
+    post_delete.connect(on_policy_changed, sender=RiskPolicy, dispatch_uid="risk.policy_deleted")
     user_logged_in.connect(on_login, dispatch_uid="risk.login")
     user_login_failed.connect(on_login_failed, dispatch_uid="risk.login_failed")
     post_save.connect(on_user_saved, sender=get_user_model(), dispatch_uid="risk.signup")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -11,13 +12,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from smarttickets.accounts.models import User
-from smarttickets.core.audit import log_action
+from smarttickets.core.audit import log_action, mask
 from smarttickets.core.exceptions import (
     Conflict,
     DomainError,
@@ -25,6 +26,7 @@ from smarttickets.core.exceptions import (
     LimitReached,
     NotFound,
 )
+from smarttickets.core.models import AuditEntry
 from smarttickets.core.tasks import enqueue_on_commit
 from smarttickets.risk import logio
 from smarttickets.risk.models import (
@@ -215,7 +217,21 @@ def iter_spec_events(*, since: datetime | None = None) -> Iterator[dict[str, Any
         yield event_to_spec(event)
 
 
-@transaction.atomic
+# Decisions that open nothing for staff (allow, challenge) are a log, written by one plain
+# statement rather than through the ORM. On PostgreSQL the statement inserts the decision and
+# its audit entry together (one round trip) and, when it is its own transaction, commits without
+# waiting for the WAL flush, which was most of a decision's time. A database crash can lose the
+# last fraction of a second of such rows (never half of one, and nothing else: PostgreSQL keeps
+# the order of commits); review and block decisions, and any decision made inside a caller's
+# transaction, commit as durably as everything else.
+ASYNC_COMMIT_DECISIONS = ("allow", "challenge")
+_DECISION_COLUMNS = ("created_at", "account", "checkpoint", "object_type", "object_id",
+                     "event_id", "score", "decision", "model_version", "reasons", "thresholds",
+                     "failsafe", "elapsed_ms", "model_decision", "override")
+_AUDIT_COLUMNS = ("created_at", "actor", "action", "object_type", "object_id", "data")
+_JSON_COLUMNS = frozenset({"reasons", "thresholds", "data"})
+
+
 def store_decision(*, account_id: int, checkpoint: str, score: float, decision: str,
                    model_version: str, reasons: list[dict[str, Any]],
                    thresholds: dict[str, float], failsafe: bool, now: datetime,
@@ -223,51 +239,119 @@ def store_decision(*, account_id: int, checkpoint: str, score: float, decision: 
                    elapsed_ms: float = 0.0, model_decision: str = "",
                    override: str = "") -> Decision:
     """Store a decision with its audit entry; a review or block opens (or joins) a case."""
-    record = Decision.objects.create(
+    record = Decision(
         created_at=now, account_id=account_id, checkpoint=checkpoint, score=score,
         decision=decision, model_version=model_version, reasons=reasons, thresholds=thresholds,
         failsafe=failsafe, object_type=object_type, object_id=object_id, event_id=event_id,
-        elapsed_ms=elapsed_ms, model_decision=model_decision or decision, override=override,
-    )
-    log_action(action=f"risk.decision.{decision}", obj=record, now=now,
-               data={"checkpoint": checkpoint, "score": round(score, 4),
-                     "model_version": model_version, "failsafe": failsafe,
-                     "reasons": [r.get("code") for r in reasons], "override": override})
-    if decision in ("review", "block") and override != "banned":
+        elapsed_ms=elapsed_ms, model_decision=model_decision or decision, override=override)
+    if decision in ASYNC_COMMIT_DECISIONS or override == "banned":
+        record.pk = _insert_logged_decision(record, now,
+                                            quick=decision in ASYNC_COMMIT_DECISIONS)
+        return record
+    with transaction.atomic():
+        record.pk = _insert_logged_decision(record, now, quick=False)
         _open_case(decision=record, now=now)
     return record
 
 
+def _columns(model: type, names: tuple[str, ...]) -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    return (quote(model._meta.db_table),
+            ", ".join(quote(model._meta.get_field(n).column) for n in names))
+
+
+def _insert_logged_decision(record: Decision, now: datetime, *, quick: bool) -> int:
+    """INSERT the decision and its audit entry; returns the decision's id. ``quick``: commit
+    without waiting for the WAL flush when this is its own transaction (PostgreSQL)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    values = {name: getattr(record, "account_id" if name == "account" else name)
+              for name in _DECISION_COLUMNS}
+    values["created_at"] = adapt(now)
+    audit = {"created_at": adapt(now), "actor": None,
+             "action": f"risk.decision.{record.decision}",
+             "object_type": Decision._meta.label_lower,
+             "data": mask(_decision_audit(record))}
+    for row in (values, audit):
+        for name in _JSON_COLUMNS & row.keys():
+            row[name] = json.dumps(row[name])
+    decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
+    audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
+    pk = connection.ops.quote_name(Decision._meta.pk.column)
+    postgres = connection.vendor == "postgresql"
+
+    def slot(name: str) -> str:
+        return "%s::jsonb" if postgres and name in _JSON_COLUMNS else "%s"
+
+    decision_sql = (f"INSERT INTO {decisions} ({decision_cols}) "  # noqa: S608 (quoted names)
+                    f"VALUES ({', '.join(map(slot, _DECISION_COLUMNS))})")
+    audit_params = [audit["created_at"], None, audit["action"], audit["object_type"]]
+    if postgres:
+        quick = quick and not connection.in_atomic_block \
+            and getattr(settings, "RISK_DECISIONS_ASYNC_COMMIT", True)
+        # One statement: its own transaction in autocommit, so set_config(..., true) applies
+        # to exactly this commit.
+        head = ("WITH s AS (SELECT set_config('synchronous_commit', 'off', true)), "
+                if quick else "WITH ")
+        sql = (f"{head}d AS ({decision_sql} RETURNING {pk}) "  # noqa: S608 (quoted names)
+               f"INSERT INTO {audits} ({audit_cols}) "
+               f"SELECT %s, %s, %s, %s, d.{pk}::text, %s::jsonb FROM d{', s' if quick else ''} "
+               "RETURNING object_id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*values.values(), *audit_params, audit["data"]])
+            return int(cursor.fetchone()[0])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(decision_sql, list(values.values()))
+        decision_id = cursor.lastrowid
+        cursor.execute(f"INSERT INTO {audits} ({audit_cols}) "  # noqa: S608 (quoted names)
+                       "VALUES (%s, %s, %s, %s, %s, %s)",
+                       [*audit_params, str(decision_id), audit["data"]])
+    return decision_id
+
+
+def _decision_audit(record: Decision) -> dict[str, Any]:
+    return {"checkpoint": record.checkpoint, "score": round(record.score, 4),
+            "model_version": record.model_version, "failsafe": record.failsafe,
+            "reasons": [r.get("code") for r in record.reasons], "override": record.override}
+
+
+_known_events: set[int] = set()
+
+
 def _event_pk(event_id: str) -> int | None:
+    """The event's pk when it exists (events are never renumbered: remembered per process)."""
     from smarttickets.events.models import Event
 
     if not str(event_id).isdigit():
         return None
-    return Event.objects.filter(pk=int(event_id)).values_list("pk", flat=True).first()
+    pk = int(event_id)
+    if pk not in _known_events:
+        if not Event.objects.filter(pk=pk).exists():
+            return None
+        _known_events.add(pk)
+    return pk
 
 
-def _open_case(*, decision: Decision, now: datetime) -> ReviewCase:
-    """The account's open case for the decision's event, with this decision as its latest."""
+def _open_case(*, decision: Decision, now: datetime) -> None:
+    """Make ``decision`` the latest of the account's open case for its event, opening one.
+
+    The common case — the account already has an open case and tries again — is one UPDATE,
+    which also locks the row against a reviewer closing it at the same moment."""
     event_pk = _event_pk(decision.event_id)
-    case = (ReviewCase.objects.select_for_update()
-            .filter(account_id=decision.account_id, event_id=event_pk,
-                    state=ReviewCase.State.OPEN).first())
-    if case is not None:
-        case.decision = decision
-        case.updated_at = now
-        case.save(update_fields=["decision", "updated_at"])
-        return case
+    if ReviewCase.objects.filter(account_id=decision.account_id, event_id=event_pk,
+                                 state=ReviewCase.State.OPEN).update(decision=decision,
+                                                                     updated_at=now):
+        return
     try:
         with transaction.atomic():
             case = ReviewCase.objects.create(account_id=decision.account_id, event_id=event_pk,
                                              decision=decision, opened_at=now, updated_at=now)
-    except IntegrityError:  # a concurrent decision opened it
-        case = ReviewCase.objects.get(account_id=decision.account_id, event_id=event_pk,
-                                      state=ReviewCase.State.OPEN)
-        return case
+    except IntegrityError:  # a concurrent decision opened it a moment ago
+        ReviewCase.objects.filter(account_id=decision.account_id, event_id=event_pk,
+                                  state=ReviewCase.State.OPEN).update(decision=decision,
+                                                                      updated_at=now)
+        return
     log_action(action="risk.case.opened", obj=case, now=now,
                data={"decision": decision.pk, "outcome": decision.decision})
-    return case
 
 
 # --- per-event policy ------------------------------------------------------------------------

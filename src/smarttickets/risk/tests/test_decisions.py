@@ -85,6 +85,50 @@ def test_live_features_see_the_ring_behind_a_shared_card(use_tiny_model):
     assert row["tickets"] == 6  # 2 bought, plus the 4 being checked out now
 
 
+def test_a_stale_graph_row_is_used_as_is_and_refreshed_once_off_the_decision(
+        use_tiny_model, monkeypatch):
+    # given a ring whose rows were computed, then marked stale by a tie on a busy identifier
+    from django.core.cache import cache
+
+    from smarttickets.risk.models import AccountRiskState
+
+    ring = [UserFactory() for _ in range(3)]
+    for user in ring:
+        _shopping(user, card="shared-card")
+    first = ring[0].pk
+    D.refresh_graph_rows(account_ids=[first], now=NOW)  # what the task after the tie does
+    stored = D.account_state(first)["graph"]
+    assert stored is not None
+    AccountRiskState.objects.filter(pk=first).update(graph_stale=True)
+    cache.delete(f"risk:graph:refresh:{first}")
+    walks, queued = [], []
+    monkeypatch.setattr(D, "compute_graph_row", lambda pk: walks.append(pk) or stored)
+    monkeypatch.setattr(D, "enqueue_on_commit", lambda task, **kw: queued.append(kw))
+
+    # when two decisions meet the stale row
+    activity = D.AccountActivity(account_id=first, event_id="1", quantity=2)
+    for _ in range(2):
+        D.decide(activity=activity, checkpoint="hold", now=NOW)
+
+    # then neither walked the graph, and one refresh was queued for the account
+    assert walks == []
+    assert queued == [{"account_ids": [first]}]
+
+
+def test_an_account_without_a_graph_row_is_walked_once_and_the_row_kept(use_tiny_model):
+    from smarttickets.risk.models import AccountRiskState
+
+    user = UserFactory()
+    _shopping(user)
+    AccountRiskState.objects.filter(pk=user.pk).update(graph=None, graph_stale=True)
+
+    D.decide(activity=D.AccountActivity(account_id=user.pk, quantity=1), checkpoint="hold",
+             now=NOW)
+
+    state = D.account_state(user.pk)
+    assert state["graph"] is not None and state["graph_stale"] is False
+
+
 def test_decide_falls_back_to_the_failsafe_when_the_model_cannot_load(settings, tmp_path,
                                                                       caplog):
     # given a model path that holds no model
@@ -231,3 +275,46 @@ def test_simulator_is_deterministic_per_seed(tmp_path):
     labels = (tmp_path / "a" / "labels.csv").read_text().splitlines()
     assert labels[0] == "account,label,kind"
     assert len(labels) == 61
+
+
+def test_a_changed_policy_applies_at_once_in_this_process(use_tiny_model):
+    from smarttickets.events.tests.factories import EventFactory
+    from smarttickets.risk.services import set_policy
+
+    event = EventFactory()
+    assert D.policy_for(str(event.pk)).challenge_at is None  # remembered for a few seconds
+
+    set_policy(event_id=event.pk, enabled=True, challenge_at=0.2, review_at=None,
+               block_at=None, actor=None, now=NOW)
+
+    assert D.policy_for(str(event.pk)).challenge_at == 0.2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_only_allow_and_challenge_decisions_skip_the_wal_flush_and_only_on_their_own(
+        use_tiny_model):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from smarttickets.risk.services import store_decision
+
+    user = UserFactory()
+    common = {"account_id": user.pk, "checkpoint": "hold", "score": 0.1, "model_version": "m",
+              "reasons": [], "thresholds": {}, "failsafe": False, "now": NOW}
+
+    def async_commits(decision: str, *, inside: bool = False) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            if inside:
+                with transaction.atomic():
+                    store_decision(decision=decision, **common)
+            else:
+                store_decision(decision=decision, **common)
+        return sum("synchronous_commit" in q["sql"] for q in ctx.captured_queries)
+
+    assert async_commits("allow") == 1
+    assert async_commits("challenge") == 1
+    assert async_commits("review") == 0  # opens a case for staff: durable
+    assert async_commits("block") == 0
+    assert async_commits("allow", inside=True) == 0  # never weakens a caller's transaction
+    assert Decision.objects.filter(account_id=user.pk).count() == 5

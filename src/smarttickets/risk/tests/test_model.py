@@ -41,6 +41,20 @@ def test_fast_tree_walk_equals_sklearn(tiny_model_path, tiny_log):
     assert np.allclose(one_by_one, trained.estimator.decision_function(X), rtol=0, atol=1e-9)
 
 
+def test_compiled_trees_route_missing_values_as_sklearn_does():
+    # The shipped model (full size), on real rows with every fourth value knocked out.
+    shipped = M.load(M.DEFAULT_MODEL_PATH)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, len(shipped.features))) * 3
+    X[rng.random(X.shape) < 0.25] = np.nan
+    fast = shipped._fast()
+    assert fast is not None
+
+    compiled = np.array([fast(row) for row in X.tolist()])
+
+    assert np.allclose(compiled, shipped.estimator.decision_function(X), rtol=0, atol=1e-9)
+
+
 def test_model_of_another_format_version_is_refused(tiny_model_path, tmp_path):
     # given a model file written by a future version
     envelope = joblib.load(tiny_model_path)
