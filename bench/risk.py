@@ -113,9 +113,9 @@ def bench_decisions(n: int) -> list[float]:
             started = time.perf_counter()
             D.decide(activity=activity, checkpoint=("hold", "checkout")[i % 2], now=now)
             timings.append((time.perf_counter() - started) * 1000)
-        from smarttickets.risk.models import Decision
-
         from django.db.models import Count
+
+        from smarttickets.risk.models import Decision
 
         stored = Decision.objects.count()
         mix = dict(Decision.objects.values_list("decision").annotate(n=Count("id")))

@@ -246,6 +246,8 @@ LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", "Asia/Hong_Kong")
 USE_I18N = True
+# Named date formats per language (templates use only named formats): smarttickets/formats/.
+FORMAT_MODULE_PATH = ["smarttickets.formats"]
 USE_TZ = True
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "HKD")
 
