@@ -142,11 +142,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock when a
-    # transaction starts, so two writers queue instead of deadlocking on lock upgrade.
+    # transaction starts, so two writers queue instead of deadlocking on lock upgrade. WAL
+    # checkpoints run in a background thread, not inside some unlucky commit (core/sqlite.py).
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -248,6 +248,11 @@ def store_decision(*, account_id: int, checkpoint: str, score: float, decision: 
         record.pk = _insert_logged_decision(record, now,
                                             quick=decision in ASYNC_COMMIT_DECISIONS)
         return record
+    if connection.vendor == "postgresql":
+        event_pk = _event_pk(event_id)
+        if event_pk is not None:
+            record.pk = _insert_decision_and_case(record, event_pk, now)
+            return record
     with transaction.atomic():
         record.pk = _insert_logged_decision(record, now, quick=False)
         _open_case(decision=record, now=now)
@@ -260,9 +265,8 @@ def _columns(model: type, names: tuple[str, ...]) -> tuple[str, str]:
             ", ".join(quote(model._meta.get_field(n).column) for n in names))
 
 
-def _insert_logged_decision(record: Decision, now: datetime, *, quick: bool) -> int:
-    """INSERT the decision and its audit entry; returns the decision's id. ``quick``: commit
-    without waiting for the WAL flush when this is its own transaction (PostgreSQL)."""
+def _decision_values(record: Decision, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Column values of the decision's row and of its audit entry, adapted for a cursor."""
     adapt = connection.ops.adapt_datetimefield_value
     values = {name: getattr(record, "account_id" if name == "account" else name)
               for name in _DECISION_COLUMNS}
@@ -274,6 +278,58 @@ def _insert_logged_decision(record: Decision, now: datetime, *, quick: bool) -> 
     for row in (values, audit):
         for name in _JSON_COLUMNS & row.keys():
             row[name] = json.dumps(row[name])
+    return values, audit
+
+
+def _insert_decision_and_case(record: Decision, event_pk: int, now: datetime) -> int:
+    """PostgreSQL, a review or block with an event: the decision, its audit entry, the
+    account's open case for the event (opened, or updated to point at this decision) and, for a
+    new case, its audit entry — one statement, one durable commit. Returns the decision's id."""
+    values, audit = _decision_values(record, now)
+    decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
+    audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
+    cases, case_cols = _columns(ReviewCase, ("account", "event", "decision", "state",
+                                             "opened_at", "updated_at", "note"))
+    quote = connection.ops.quote_name
+    pk = quote(Decision._meta.pk.column)
+    case_pk = quote(ReviewCase._meta.pk.column)
+    account_col, event_col, decision_col, state_col, _o, updated_col, _n = (
+        quote(ReviewCase._meta.get_field(n).column)
+        for n in ("account", "event", "decision", "state", "opened_at", "updated_at", "note"))
+    slots = ", ".join("%s::jsonb" if n in _JSON_COLUMNS else "%s" for n in _DECISION_COLUMNS)
+    # Only quoted names from the models are formatted in; every value is a parameter.
+    sql = (
+        f"WITH d AS (INSERT INTO {decisions} ({decision_cols}) VALUES ({slots}) "  # noqa: S608
+        f"RETURNING {pk}), "
+        f"a AS (INSERT INTO {audits} ({audit_cols}) "
+        f"SELECT %s, NULL, %s, %s, d.{pk}::text, %s::jsonb FROM d), "
+        f"c AS (INSERT INTO {cases} ({case_cols}) "
+        f"SELECT %s, %s, d.{pk}, %s, %s, %s, '' FROM d "
+        f"ON CONFLICT ({account_col}, {event_col}) WHERE {state_col} = %s "
+        f"DO UPDATE SET {decision_col} = EXCLUDED.{decision_col}, "
+        f"{updated_col} = EXCLUDED.{updated_col} "
+        f"RETURNING {case_pk}, {decision_col}, (xmax = 0) AS inserted), "
+        f"o AS (INSERT INTO {audits} ({audit_cols}) "
+        f"SELECT %s, NULL, %s, %s, c.{case_pk}::text, "
+        f"jsonb_build_object('decision', c.{decision_col}, 'outcome', %s) "
+        f"FROM c WHERE c.inserted) "
+        f"SELECT {pk} FROM d")
+    open_state = ReviewCase.State.OPEN.value
+    params = [*values.values(),
+              audit["created_at"], audit["action"], audit["object_type"], audit["data"],
+              record.account_id, event_pk, open_state, audit["created_at"],
+              audit["created_at"], open_state,
+              audit["created_at"], "risk.case.opened", ReviewCase._meta.label_lower,
+              record.decision]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])
+
+
+def _insert_logged_decision(record: Decision, now: datetime, *, quick: bool) -> int:
+    """INSERT the decision and its audit entry; returns the decision's id. ``quick``: commit
+    without waiting for the WAL flush when this is its own transaction (PostgreSQL)."""
+    values, audit = _decision_values(record, now)
     decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
     audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
     pk = connection.ops.quote_name(Decision._meta.pk.column)

@@ -318,3 +318,39 @@ def test_only_allow_and_challenge_decisions_skip_the_wal_flush_and_only_on_their
     assert async_commits("block") == 0
     assert async_commits("allow", inside=True) == 0  # never weakens a caller's transaction
     assert Decision.objects.filter(account_id=user.pk).count() == 5
+
+
+@pytest.mark.parametrize("outcome", ["review", "block"])
+def test_review_and_block_decisions_open_one_case_per_event_and_keep_it_current(
+        use_tiny_model, outcome):
+    from smarttickets.events.tests.factories import EventFactory
+    from smarttickets.risk.models import ReviewCase
+    from smarttickets.risk.services import store_decision
+
+    fan = UserFactory()
+    first_event, second_event = EventFactory(), EventFactory()
+    common = {"account_id": fan.pk, "checkpoint": "checkout", "score": 0.97,
+              "model_version": "m", "reasons": [{"code": "ring"}], "thresholds": {},
+              "failsafe": False, "now": NOW, "decision": outcome}
+
+    # when the same account is flagged twice for one event, then once for another
+    one = store_decision(event_id=str(first_event.pk), **common)
+    two = store_decision(event_id=str(first_event.pk), **common)
+    other = store_decision(event_id=str(second_event.pk), **common)
+
+    # then each event has one open case, pointing at its latest decision
+    cases = {c.event_id: c for c in ReviewCase.objects.filter(account=fan)}
+    assert set(cases) == {first_event.pk, second_event.pk}
+    assert cases[first_event.pk].decision_id == two.pk != one.pk
+    assert cases[second_event.pk].decision_id == other.pk
+    assert all(c.state == ReviewCase.State.OPEN and c.opened_at == NOW for c in cases.values())
+    # and every decision and every opened case has its audit entry
+    for d in (one, two, other):
+        stored = Decision.objects.get(pk=d.pk)
+        assert (stored.decision, stored.reasons) == (outcome, [{"code": "ring"}])
+        assert AuditEntry.objects.filter(action=f"risk.decision.{outcome}",
+                                         object_id=str(d.pk)).count() == 1
+    opened = AuditEntry.objects.filter(action="risk.case.opened")
+    assert sorted(opened.values_list("object_id", flat=True)) == sorted(
+        str(c.pk) for c in cases.values())
+    assert {e.data["outcome"] for e in opened} == {outcome}
