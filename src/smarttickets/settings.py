@@ -278,6 +278,10 @@ NINJA_PAGINATION_PER_PAGE = 20
 
 # Risk: behaviour telemetry and decisions at hold, checkout and lottery entry. Off under tests
 # unless a test turns them on, so other apps' tests are not scored by the shipped model.
+# How many reverse proxies stand in front of the app server (the client's address is read from
+# X-Forwarded-For accordingly: core/net.py). 0: none, REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 RISK_GATES_ENABLED = env_bool("RISK_GATES_ENABLED", not TESTING)
 RISK_TELEMETRY_ENABLED = env_bool("RISK_TELEMETRY_ENABLED", not TESTING)
 

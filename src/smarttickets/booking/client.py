@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from smarttickets.core.net import client_ip
+
+__all__ = ["DEVICE_COOKIE", "client_ip", "device_id"]
+
 DEVICE_COOKIE = "st_device"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy, SecurityMiddleware/the proxy set REMOTE_ADDR; we never trust raw headers.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def device_id(request: HttpRequest) -> str:

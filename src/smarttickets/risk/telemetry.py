@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest
 
-from smarttickets.core import clock
+from smarttickets.core import clock, net
 from smarttickets.risk.services import record_event_safely
 
 DEVICE_COOKIE = "st_device"
@@ -60,8 +60,8 @@ def device_from_cookie(request: HttpRequest) -> str | None:
 
 
 def client_ip(request: HttpRequest) -> str:
-    # Behind a proxy, the proxy sets REMOTE_ADDR; raw forwarding headers are never trusted.
-    return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - an address, not a bind
+    """The client's address behind the deployment's trusted proxies (core/net.py)."""
+    return net.client_ip(request) or "0.0.0.0"  # noqa: S104 - an address, not a bind
 
 
 def device_of(request: HttpRequest) -> str | None:
