@@ -643,14 +643,27 @@ def _close_hold(*, hold_id: int, state: str, reason: str, actor: User | None,
                 state=state, closed_at=now, close_reason=reason[:100]):
             return False
         hold = Hold.objects.get(pk=hold_id)
-        units = (HoldItem.objects.filter(hold_id=hold_id).values("zone_id")
-                 .annotate(n=Count("id")).order_by("zone_id"))
-        for row in units:
-            missing = inventory.give_back_units(performance_id=hold.performance_id,
-                                                zone_id=row["zone_id"], n=row["n"])
-            if missing:
-                log_action(action="inventory.drift", obj=hold, now=now,
-                           data={"zone_id": row["zone_id"], "not_returned": missing})
+        # A hold made from an entitlement (a lottery win) that ends while the entitlement still
+        # runs gives the winner their turn back, not the units to everyone: the entitlement
+        # reopens for the units held, which stay reserved for it in the counters. A winner
+        # whose payment failed or whose hold ran out can try again until the entitlement ends.
+        reopened = hold.entitlement_id is not None and bool(
+            Entitlement.objects.filter(pk=hold.entitlement_id, state=Entitlement.State.USED,
+                                       expires_at__gt=now)
+            .update(state=Entitlement.State.OPEN, closed_at=None, quantity=hold.quantity))
+        if reopened:
+            log_action(action="entitlement.reopened", actor=actor, now=now,
+                       object_type=Entitlement._meta.label_lower, object_id=hold.entitlement_id,
+                       data={"hold": hold.pk, "quantity": hold.quantity, "reason": reason})
+        else:
+            units = (HoldItem.objects.filter(hold_id=hold_id).values("zone_id")
+                     .annotate(n=Count("id")).order_by("zone_id"))
+            for row in units:
+                missing = inventory.give_back_units(performance_id=hold.performance_id,
+                                                    zone_id=row["zone_id"], n=row["n"])
+                if missing:
+                    log_action(action="inventory.drift", obj=hold, now=now,
+                               data={"zone_id": row["zone_id"], "not_returned": missing})
         SeatClaim.objects.filter(hold_id=hold_id).delete()
         order_state = Order.State.EXPIRED if state == Hold.State.EXPIRED else Order.State.CANCELLED
         order = Order.objects.filter(hold_id=hold_id, state=Order.State.PENDING).first()

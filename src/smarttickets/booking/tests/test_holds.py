@@ -341,3 +341,47 @@ def test_entitlement_cannot_exceed_capacity():
                                    quantity=3, expires_at=now + timedelta(hours=1),
                                    source="lottery:1", now=now)
     assert taken(performance, zone) == 0
+
+
+def test_a_winners_hold_that_ends_early_reopens_the_entitlement_with_its_units_reserved():
+    # given a lottery winner who held 2 of their 3 places, then let the hold run out
+    performance, zone = ga_performance(capacity=5)
+    Performance.objects.filter(pk=performance.pk).update(sale_mode="lottery")
+    performance.refresh_from_db()
+    winner = buyer()
+    now = timezone.now()
+    ent = services.grant_entitlement(user=winner, performance=performance, zone=zone,
+                                     quantity=3, expires_at=now + timedelta(hours=2),
+                                     source="lottery:1", now=now)
+    hold = services.consume_entitlement(entitlement=ent, now=now,
+                                        selection=services.Selection(zone_id=zone.pk,
+                                                                     quantity=2))
+    later = hold.expires_at + timedelta(seconds=1)
+
+    # when housekeeping expires the hold while the entitlement still runs
+    assert services.expire_holds(now=later) == 1
+
+    # then the winner's turn is back, for the 2 places held, still reserved for them
+    ent.refresh_from_db()
+    assert (ent.state, ent.quantity, ent.closed_at) == ("open", 2, None)
+    assert taken(performance, zone) == 2
+    assert AuditEntry.objects.filter(action="entitlement.reopened",
+                                     object_id=str(ent.pk)).count() == 1
+    # and they can hold again (the units move to the new hold, nothing is taken twice)
+    again = services.consume_entitlement(entitlement=ent, now=later,
+                                         selection=services.Selection(zone_id=zone.pk,
+                                                                      quantity=2))
+    assert again.quantity == 2 and taken(performance, zone) == 2
+    # a release reopens it too; once the entitlement has ended, the units go back to sale
+    services.release_hold(hold=again, actor=winner, now=later)
+    ent.refresh_from_db()
+    assert ent.state == "open"
+    last = services.consume_entitlement(entitlement=ent, now=later,
+                                        selection=services.Selection(zone_id=zone.pk,
+                                                                     quantity=1))
+    assert taken(performance, zone) == 1
+    services.expire_holds(now=ent.expires_at + timedelta(minutes=30))
+    ent.refresh_from_db()
+    last.refresh_from_db()
+    assert (ent.state, last.state) == ("used", "expired")
+    assert taken(performance, zone) == 0
