@@ -68,9 +68,11 @@ def bench_decisions(n: int) -> list[float]:
     old_name = connection.creation.create_test_db(verbosity=0, keepdb=False, serialize=False)
     try:
         from smarttickets.accounts.models import User
+        from smarttickets.events.tests.factories import EventFactory
         from smarttickets.risk import decisions as D
         from smarttickets.risk.services import record_event
 
+        event = EventFactory()  # decisions name a real event (review cases belong to it)
         rng = random.Random(1)
         now = datetime(2026, 3, 1, tzinfo=UTC)
         users = [User.objects.create_user(email=f"b{i}@example.com") for i in range(300)]
@@ -108,7 +110,8 @@ def bench_decisions(n: int) -> list[float]:
         timings: list[float] = []
         for i in range(n):
             user = rng.choice(users)
-            activity = D.AccountActivity(account_id=user.pk, event_id="1", performance_id="11",
+            activity = D.AccountActivity(account_id=user.pk, event_id=str(event.pk),
+                                         performance_id="11",
                                          ip="203.0.113.7", device=f"d{user.pk}", quantity=2)
             started = time.perf_counter()
             D.decide(activity=activity, checkpoint=("hold", "checkout")[i % 2], now=now)
