@@ -217,14 +217,17 @@ def iter_spec_events(*, since: datetime | None = None) -> Iterator[dict[str, Any
         yield event_to_spec(event)
 
 
-# Decisions that open nothing for staff (allow, challenge) are a log, written by one plain
-# statement rather than through the ORM. On PostgreSQL the statement inserts the decision and
-# its audit entry together (one round trip) and, when it is its own transaction, commits without
-# waiting for the WAL flush, which was most of a decision's time. A database crash can lose the
-# last fraction of a second of such rows (never half of one, and nothing else: PostgreSQL keeps
-# the order of commits); review and block decisions, and any decision made inside a caller's
-# transaction, commit as durably as everything else.
-ASYNC_COMMIT_DECISIONS = ("allow", "challenge")
+# Decisions are a log, written by one plain statement rather than through the ORM. On PostgreSQL
+# the statement inserts the decision and its audit entry together (one round trip) — for a
+# review or block with its event, also the account's open case and, for a new case, its audit
+# entry — and, when it is its own transaction, commits without waiting for the WAL flush, which
+# was most of a decision's time. A database crash can lose the last fraction of a second of
+# such rows (never half of one, and nothing else: PostgreSQL keeps the order of commits). What
+# is lost is re-derived at the fan's next attempt: every checkpoint decides again, and a review
+# or block opens the case again. Staff decisions on cases, and any decision made inside a
+# caller's transaction, commit as durably as everything else. RISK_DECISIONS_ASYNC_COMMIT=False
+# turns it off.
+CASELESS_DECISIONS = ("allow", "challenge")  # decisions that open no review case
 _DECISION_COLUMNS = ("created_at", "account", "checkpoint", "object_type", "object_id",
                      "event_id", "score", "decision", "model_version", "reasons", "thresholds",
                      "failsafe", "elapsed_ms", "model_decision", "override")
@@ -244,9 +247,8 @@ def store_decision(*, account_id: int, checkpoint: str, score: float, decision: 
         decision=decision, model_version=model_version, reasons=reasons, thresholds=thresholds,
         failsafe=failsafe, object_type=object_type, object_id=object_id, event_id=event_id,
         elapsed_ms=elapsed_ms, model_decision=model_decision or decision, override=override)
-    if decision in ASYNC_COMMIT_DECISIONS or override == "banned":
-        record.pk = _insert_logged_decision(record, now,
-                                            quick=decision in ASYNC_COMMIT_DECISIONS)
+    if decision in CASELESS_DECISIONS or override == "banned":
+        record.pk = _insert_logged_decision(record, now, quick=True)
         return record
     if connection.vendor == "postgresql":
         event_pk = _event_pk(event_id)
@@ -284,7 +286,7 @@ def _decision_values(record: Decision, now: datetime) -> tuple[dict[str, Any], d
 def _insert_decision_and_case(record: Decision, event_pk: int, now: datetime) -> int:
     """PostgreSQL, a review or block with an event: the decision, its audit entry, the
     account's open case for the event (opened, or updated to point at this decision) and, for a
-    new case, its audit entry — one statement, one durable commit. Returns the decision's id."""
+    new case, its audit entry — one statement, one commit. Returns the decision's id."""
     values, audit = _decision_values(record, now)
     decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
     audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
@@ -297,10 +299,13 @@ def _insert_decision_and_case(record: Decision, event_pk: int, now: datetime) ->
         quote(ReviewCase._meta.get_field(n).column)
         for n in ("account", "event", "decision", "state", "opened_at", "updated_at", "note"))
     slots = ", ".join("%s::jsonb" if n in _JSON_COLUMNS else "%s" for n in _DECISION_COLUMNS)
+    quick = not connection.in_atomic_block \
+        and getattr(settings, "RISK_DECISIONS_ASYNC_COMMIT", True)
+    head = "s AS (SELECT set_config('synchronous_commit', 'off', true)), " if quick else ""
     # Only quoted names from the models are formatted in; every value is a parameter.
     sql = (
-        f"WITH d AS (INSERT INTO {decisions} ({decision_cols}) VALUES ({slots}) "  # noqa: S608
-        f"RETURNING {pk}), "
+        f"WITH {head}d AS (INSERT INTO {decisions} ({decision_cols}) "  # noqa: S608
+        f"VALUES ({slots}) RETURNING {pk}), "
         f"a AS (INSERT INTO {audits} ({audit_cols}) "
         f"SELECT %s, NULL, %s, %s, d.{pk}::text, %s::jsonb FROM d), "
         f"c AS (INSERT INTO {cases} ({case_cols}) "
@@ -313,7 +318,7 @@ def _insert_decision_and_case(record: Decision, event_pk: int, now: datetime) ->
         f"SELECT %s, NULL, %s, %s, c.{case_pk}::text, "
         f"jsonb_build_object('decision', c.{decision_col}, 'outcome', %s) "
         f"FROM c WHERE c.inserted) "
-        f"SELECT {pk} FROM d")
+        f"SELECT {pk} FROM d{', s' if quick else ''}")
     open_state = ReviewCase.State.OPEN.value
     params = [*values.values(),
               audit["created_at"], audit["action"], audit["object_type"], audit["data"],

@@ -292,32 +292,36 @@ def test_a_changed_policy_applies_at_once_in_this_process(use_tiny_model):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_only_allow_and_challenge_decisions_skip_the_wal_flush_and_only_on_their_own(
+def test_decisions_alone_skip_the_wal_flush_and_never_inside_a_callers_transaction(
         use_tiny_model):
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
+    from smarttickets.events.tests.factories import EventFactory
     from smarttickets.risk.services import store_decision
 
     user = UserFactory()
+    event = str(EventFactory().pk)
     common = {"account_id": user.pk, "checkpoint": "hold", "score": 0.1, "model_version": "m",
               "reasons": [], "thresholds": {}, "failsafe": False, "now": NOW}
 
-    def async_commits(decision: str, *, inside: bool = False) -> int:
+    def async_commits(decision: str, *, event_id: str = "", inside: bool = False) -> int:
         with CaptureQueriesContext(connection) as ctx:
             if inside:
                 with transaction.atomic():
-                    store_decision(decision=decision, **common)
+                    store_decision(decision=decision, event_id=event_id, **common)
             else:
-                store_decision(decision=decision, **common)
+                store_decision(decision=decision, event_id=event_id, **common)
         return sum("synchronous_commit" in q["sql"] for q in ctx.captured_queries)
 
     assert async_commits("allow") == 1
     assert async_commits("challenge") == 1
-    assert async_commits("review") == 0  # opens a case for staff: durable
-    assert async_commits("block") == 0
+    assert async_commits("review", event_id=event) == 1  # with its case, one statement
+    assert async_commits("block", event_id=event) == 1
+    assert async_commits("review") == 0  # no event: the general path, a durable transaction
     assert async_commits("allow", inside=True) == 0  # never weakens a caller's transaction
-    assert Decision.objects.filter(account_id=user.pk).count() == 5
+    assert async_commits("review", event_id=event, inside=True) == 0
+    assert Decision.objects.filter(account_id=user.pk).count() == 7
 
 
 @pytest.mark.parametrize("outcome", ["review", "block"])
