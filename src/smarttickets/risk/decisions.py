@@ -10,6 +10,7 @@ caller gets the configured fail-safe decision, never an exception.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -33,7 +34,7 @@ from smarttickets.core.tasks import enqueue_on_commit
 from smarttickets.risk import features as F
 from smarttickets.risk import model as M
 from smarttickets.risk.models import AccountRiskState, Decision, RiskEvent, RiskLink, RiskPolicy
-from smarttickets.risk.services import _known_events, policy_cache_key, store_decision
+from smarttickets.risk.services import forget_known_events, policy_cache_key, quoted, store_decision
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def reset_model_cache() -> None:
     with _lock:
         _loaded.update(model=None, path=None, failed_at=0.0, error="")
     _local_policies.clear()
-    _known_events.clear()
+    forget_known_events()
 
 
 # -- live features ---------------------------------------------------------------------------
@@ -123,10 +124,19 @@ _EVENT_COLUMNS = ("ts", "type", "session", "ip", "device", "ua", "data")
 # The two reads of every decision are fixed statements run on a plain cursor: building them
 # through the ORM cost more than running them (about 0.4 ms a query against PostgreSQL's
 # 0.2 ms round trip). Values come back as the database gives them and are decoded here.
-def _table(model: type, *columns: str) -> tuple[str, list[str]]:
-    quote = connection.ops.quote_name
-    return (quote(model._meta.db_table),
-            [quote(model._meta.get_field(c).column) for c in columns])
+@functools.cache
+def _read_sql(vendor: str) -> tuple[str, str]:
+    """(events window, risk state) statements, built once per database. Only quoted names
+    from the models' metadata are formatted in; values are parameters."""
+    table, cols = quoted(RiskEvent, *_EVENT_COLUMNS)
+    _, (account, kind, ts) = quoted(RiskEvent, "account", "type", "ts")
+    events = (f"SELECT {', '.join(cols)} FROM {table} "  # noqa: S608
+              f"WHERE {account} = %s AND ({ts} >= %s OR {kind} = %s) "
+              f"ORDER BY {ts} DESC LIMIT {MAX_EVENTS}")
+    table, cols = quoted(AccountRiskState, *_STATE_COLUMNS)
+    _, (state_account,) = quoted(AccountRiskState, "account")
+    state = f"SELECT {', '.join(cols)} FROM {table} WHERE {state_account} = %s"  # noqa: S608
+    return events, state
 
 
 def _json(value: Any) -> Any:
@@ -149,14 +159,8 @@ def local_events(activity: AccountActivity, checkpoint: str, now: datetime) -> l
     # One indexed query: the recent window, plus the signup however old it is (account age).
     # Plain tuples, not model instances: this runs on every hold.
     me = str(activity.account_id)
-    table, cols = _table(RiskEvent, *_EVENT_COLUMNS, "account", "type", "ts")
-    ts, kind, session, ip, device, ua, data, account_col, type_col, ts_col = cols
-    # Only quoted names from the models' metadata are formatted in; values are parameters.
-    sql = (f"SELECT {ts}, {kind}, {session}, {ip}, {device}, {ua}, {data} FROM {table} "  # noqa: S608
-           f"WHERE {account_col} = %s AND ({ts_col} >= %s OR {type_col} = %s) "
-           f"ORDER BY {ts_col} DESC LIMIT {MAX_EVENTS}")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [activity.account_id,
+        cursor.execute(_read_sql(connection.vendor)[0], [activity.account_id,
                              connection.ops.adapt_datetimefield_value(since), "signup"])
         rows = cursor.fetchall()
     events = [{"ts": _moment(at).timestamp(), "type": kind_, "account": me,
@@ -311,10 +315,8 @@ _STATE_COLUMNS = ("graph", "graph_stale", "graph_version", "banned_at", "stepup_
 
 
 def account_state(account_id: int) -> dict[str, Any] | None:
-    table, cols = _table(AccountRiskState, *_STATE_COLUMNS, "account")
-    sql = f"SELECT {', '.join(cols[:-1])} FROM {table} WHERE {cols[-1]} = %s"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id])
+        cursor.execute(_read_sql(connection.vendor)[1], [account_id])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -248,125 +249,102 @@ def store_decision(*, account_id: int, checkpoint: str, score: float, decision: 
         failsafe=failsafe, object_type=object_type, object_id=object_id, event_id=event_id,
         elapsed_ms=elapsed_ms, model_decision=model_decision or decision, override=override)
     if decision in CASELESS_DECISIONS or override == "banned":
-        record.pk = _insert_logged_decision(record, now, quick=True)
-        return record
-    if connection.vendor == "postgresql":
-        event_pk = _event_pk(event_id)
-        if event_pk is not None:
-            record.pk = _insert_decision_and_case(record, event_pk, now)
-            return record
-    with transaction.atomic():
-        record.pk = _insert_logged_decision(record, now, quick=False)
-        _open_case(decision=record, now=now)
+        record.pk = _insert_decision(record, now, quick=True)
+    elif connection.vendor == "postgresql" and (event_pk := _event_pk(event_id)) is not None:
+        record.pk = _insert_decision(record, now, quick=True, event_pk=event_pk)
+    else:
+        with transaction.atomic():
+            record.pk = _insert_decision(record, now, quick=False)
+            _open_case(decision=record, now=now)
     return record
 
 
-def _columns(model: type, names: tuple[str, ...]) -> tuple[str, str]:
+def quoted(model: type, *fields: str) -> tuple[str, list[str]]:
+    """The model's table and the named fields' columns, quoted for this database: for the few
+    fixed statements the decision path runs on a plain cursor."""
     quote = connection.ops.quote_name
     return (quote(model._meta.db_table),
-            ", ".join(quote(model._meta.get_field(n).column) for n in names))
+            [quote(model._meta.get_field(name).column) for name in fields])
 
 
-def _decision_values(record: Decision, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Column values of the decision's row and of its audit entry, adapted for a cursor."""
-    adapt = connection.ops.adapt_datetimefield_value
-    values = {name: getattr(record, "account_id" if name == "account" else name)
-              for name in _DECISION_COLUMNS}
-    values["created_at"] = adapt(now)
-    audit = {"created_at": adapt(now), "actor": None,
-             "action": f"risk.decision.{record.decision}",
-             "object_type": Decision._meta.label_lower,
-             "data": mask(_decision_audit(record))}
-    for row in (values, audit):
-        for name in _JSON_COLUMNS & row.keys():
-            row[name] = json.dumps(row[name])
-    return values, audit
+def _decision_values(record: Decision, now: datetime) -> tuple[list[Any], list[Any]]:
+    """Parameters of the decision's row and of its audit entry (created_at, action,
+    object_type, data), adapted for a cursor."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    values = [json.dumps(getattr(record, name)) if name in _JSON_COLUMNS
+              else at if name == "created_at"
+              else getattr(record, "account_id" if name == "account" else name)
+              for name in _DECISION_COLUMNS]
+    return values, [at, f"risk.decision.{record.decision}", Decision._meta.label_lower,
+                    json.dumps(mask(_decision_audit(record)))]
 
 
-def _insert_decision_and_case(record: Decision, event_pk: int, now: datetime) -> int:
-    """PostgreSQL, a review or block with an event: the decision, its audit entry, the
-    account's open case for the event (opened, or updated to point at this decision) and, for a
-    new case, its audit entry — one statement, one commit. Returns the decision's id."""
-    values, audit = _decision_values(record, now)
-    decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
-    audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
-    cases, case_cols = _columns(ReviewCase, ("account", "event", "decision", "state",
-                                             "opened_at", "updated_at", "note"))
-    quote = connection.ops.quote_name
-    pk = quote(Decision._meta.pk.column)
-    case_pk = quote(ReviewCase._meta.pk.column)
-    account_col, event_col, decision_col, state_col, _o, updated_col, _n = (
-        quote(ReviewCase._meta.get_field(n).column)
-        for n in ("account", "event", "decision", "state", "opened_at", "updated_at", "note"))
+@functools.cache
+def _decision_sql(vendor: str, quick: bool, with_case: bool) -> tuple[str, ...]:
+    """The fixed statements that store a decision (built once per database and variant).
+
+    PostgreSQL: one statement whose CTEs insert the decision and its audit entry; with
+    ``with_case`` also the upsert of the account's open case for the event (``ON CONFLICT`` on
+    the one-open-case index) and, for a new case, its audit entry; with ``quick`` it commits
+    without waiting for the WAL flush (``set_config(..., true)`` applies to exactly the
+    statement's own transaction). Elsewhere: the decision's INSERT, then its audit entry's.
+    Only quoted names from the models are formatted in; every value is a parameter.
+    """
+    decisions, decision_cols = quoted(Decision, *_DECISION_COLUMNS)
+    audits, audit_cols = quoted(AuditEntry, *_AUDIT_COLUMNS)
+    (pk,) = quoted(Decision, "id")[1]
+    insert_decision = f"INSERT INTO {decisions} ({', '.join(decision_cols)}) "
+    insert_audit = f"INSERT INTO {audits} ({', '.join(audit_cols)}) "
+    if vendor != "postgresql":
+        return (insert_decision + f"VALUES ({', '.join(['%s'] * len(decision_cols))})",
+                insert_audit + "VALUES (%s, NULL, %s, %s, %s, %s)")
     slots = ", ".join("%s::jsonb" if n in _JSON_COLUMNS else "%s" for n in _DECISION_COLUMNS)
-    quick = not connection.in_atomic_block \
-        and getattr(settings, "RISK_DECISIONS_ASYNC_COMMIT", True)
-    head = "s AS (SELECT set_config('synchronous_commit', 'off', true)), " if quick else ""
-    # Only quoted names from the models are formatted in; every value is a parameter.
-    sql = (
-        f"WITH {head}d AS (INSERT INTO {decisions} ({decision_cols}) "  # noqa: S608
-        f"VALUES ({slots}) RETURNING {pk}), "
-        f"a AS (INSERT INTO {audits} ({audit_cols}) "
-        f"SELECT %s, NULL, %s, %s, d.{pk}::text, %s::jsonb FROM d), "
-        f"c AS (INSERT INTO {cases} ({case_cols}) "
-        f"SELECT %s, %s, d.{pk}, %s, %s, %s, '' FROM d "
-        f"ON CONFLICT ({account_col}, {event_col}) WHERE {state_col} = %s "
-        f"DO UPDATE SET {decision_col} = EXCLUDED.{decision_col}, "
-        f"{updated_col} = EXCLUDED.{updated_col} "
-        f"RETURNING {case_pk}, {decision_col}, (xmax = 0) AS inserted), "
-        f"o AS (INSERT INTO {audits} ({audit_cols}) "
-        f"SELECT %s, NULL, %s, %s, c.{case_pk}::text, "
-        f"jsonb_build_object('decision', c.{decision_col}, 'outcome', %s) "
-        f"FROM c WHERE c.inserted) "
-        f"SELECT {pk} FROM d{', s' if quick else ''}")
-    open_state = ReviewCase.State.OPEN.value
-    params = [*values.values(),
-              audit["created_at"], audit["action"], audit["object_type"], audit["data"],
-              record.account_id, event_pk, open_state, audit["created_at"],
-              audit["created_at"], open_state,
-              audit["created_at"], "risk.case.opened", ReviewCase._meta.label_lower,
-              record.decision]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.fetchone()[0])
+    ctes = ["s AS (SELECT set_config('synchronous_commit', 'off', true))"] if quick else []
+    ctes += [f"d AS ({insert_decision}VALUES ({slots}) RETURNING {pk})",
+             f"a AS ({insert_audit}SELECT %s, NULL, %s, %s, d.{pk}::text, "  # noqa: S608
+             "%s::jsonb FROM d)"]
+    if with_case:
+        cases, (account, event, decision, state, opened, updated, note) = quoted(
+            ReviewCase, "account", "event", "decision", "state", "opened_at", "updated_at",
+            "note")
+        (case_pk,) = quoted(ReviewCase, "id")[1]
+        ctes += [f"c AS (INSERT INTO {cases} "  # noqa: S608
+                 f"({account}, {event}, {decision}, {state}, {opened}, {updated}, {note}) "
+                 f"SELECT %s, %s, d.{pk}, %s, %s, %s, '' FROM d "
+                 f"ON CONFLICT ({account}, {event}) WHERE {state} = %s "
+                 f"DO UPDATE SET {decision} = EXCLUDED.{decision}, "
+                 f"{updated} = EXCLUDED.{updated} "
+                 f"RETURNING {case_pk}, {decision}, (xmax = 0) AS inserted)",
+                 f"o AS ({insert_audit}SELECT %s, NULL, %s, %s, c.{case_pk}::text, "  # noqa: S608
+                 f"jsonb_build_object('decision', c.{decision}, 'outcome', %s) "
+                 "FROM c WHERE c.inserted)"]
+    return (f"WITH {', '.join(ctes)} SELECT {pk} FROM d{', s' if quick else ''}",)  # noqa: S608
 
 
-def _insert_logged_decision(record: Decision, now: datetime, *, quick: bool) -> int:
-    """INSERT the decision and its audit entry; returns the decision's id. ``quick``: commit
-    without waiting for the WAL flush when this is its own transaction (PostgreSQL)."""
+def _insert_decision(record: Decision, now: datetime, *, quick: bool,
+                     event_pk: int | None = None) -> int:
+    """Store the decision and its audit entry; returns the decision's id. On PostgreSQL with
+    ``event_pk``, the account's open case for that event too, in the same statement.
+    ``quick``: skip the WAL flush when the statement is its own transaction (PostgreSQL)."""
     values, audit = _decision_values(record, now)
-    decisions, decision_cols = _columns(Decision, _DECISION_COLUMNS)
-    audits, audit_cols = _columns(AuditEntry, _AUDIT_COLUMNS)
-    pk = connection.ops.quote_name(Decision._meta.pk.column)
     postgres = connection.vendor == "postgresql"
-
-    def slot(name: str) -> str:
-        return "%s::jsonb" if postgres and name in _JSON_COLUMNS else "%s"
-
-    decision_sql = (f"INSERT INTO {decisions} ({decision_cols}) "  # noqa: S608 (quoted names)
-                    f"VALUES ({', '.join(map(slot, _DECISION_COLUMNS))})")
-    audit_params = [audit["created_at"], None, audit["action"], audit["object_type"]]
-    if postgres:
-        quick = quick and not connection.in_atomic_block \
-            and getattr(settings, "RISK_DECISIONS_ASYNC_COMMIT", True)
-        # One statement: its own transaction in autocommit, so set_config(..., true) applies
-        # to exactly this commit.
-        head = ("WITH s AS (SELECT set_config('synchronous_commit', 'off', true)), "
-                if quick else "WITH ")
-        sql = (f"{head}d AS ({decision_sql} RETURNING {pk}) "  # noqa: S608 (quoted names)
-               f"INSERT INTO {audits} ({audit_cols}) "
-               f"SELECT %s, %s, %s, %s, d.{pk}::text, %s::jsonb FROM d{', s' if quick else ''} "
-               "RETURNING object_id")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*values.values(), *audit_params, audit["data"]])
-            return int(cursor.fetchone()[0])
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(decision_sql, list(values.values()))
-        decision_id = cursor.lastrowid
-        cursor.execute(f"INSERT INTO {audits} ({audit_cols}) "  # noqa: S608 (quoted names)
-                       "VALUES (%s, %s, %s, %s, %s, %s)",
-                       [*audit_params, str(decision_id), audit["data"]])
-    return decision_id
+    quick = quick and postgres and not connection.in_atomic_block \
+        and getattr(settings, "RISK_DECISIONS_ASYNC_COMMIT", True)
+    statements = _decision_sql(connection.vendor, quick, event_pk is not None)
+    if not postgres:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statements[0], values)
+            decision_id = cursor.lastrowid
+            cursor.execute(statements[1], [*audit[:3], str(decision_id), audit[3]])
+        return decision_id
+    params = [*values, *audit]
+    if event_pk is not None:
+        at, open_state = audit[0], ReviewCase.State.OPEN.value
+        params += [record.account_id, event_pk, open_state, at, at, open_state,
+                   at, "risk.case.opened", ReviewCase._meta.label_lower, record.decision]
+    with connection.cursor() as cursor:
+        cursor.execute(statements[0], params)
+        return int(cursor.fetchone()[0])
 
 
 def _decision_audit(record: Decision) -> dict[str, Any]:
@@ -376,6 +354,10 @@ def _decision_audit(record: Decision) -> dict[str, Any]:
 
 
 _known_events: set[int] = set()
+
+
+def forget_known_events() -> None:
+    _known_events.clear()
 
 
 def _event_pk(event_id: str) -> int | None:
@@ -398,18 +380,16 @@ def _open_case(*, decision: Decision, now: datetime) -> None:
     The common case — the account already has an open case and tries again — is one UPDATE,
     which also locks the row against a reviewer closing it at the same moment."""
     event_pk = _event_pk(decision.event_id)
-    if ReviewCase.objects.filter(account_id=decision.account_id, event_id=event_pk,
-                                 state=ReviewCase.State.OPEN).update(decision=decision,
-                                                                     updated_at=now):
+    open_case = ReviewCase.objects.filter(account_id=decision.account_id, event_id=event_pk,
+                                          state=ReviewCase.State.OPEN)
+    if open_case.update(decision=decision, updated_at=now):
         return
     try:
         with transaction.atomic():
             case = ReviewCase.objects.create(account_id=decision.account_id, event_id=event_pk,
                                              decision=decision, opened_at=now, updated_at=now)
     except IntegrityError:  # a concurrent decision opened it a moment ago
-        ReviewCase.objects.filter(account_id=decision.account_id, event_id=event_pk,
-                                  state=ReviewCase.State.OPEN).update(decision=decision,
-                                                                      updated_at=now)
+        open_case.update(decision=decision, updated_at=now)
         return
     log_action(action="risk.case.opened", obj=case, now=now,
                data={"decision": decision.pk, "outcome": decision.decision})
