@@ -165,9 +165,19 @@ def free_port() -> int:
     raise SystemExit("no free port between 8731 and 8798")
 
 
-def start_server(env: dict[str, str], log: Path) -> subprocess.Popen:
+def server_command(kind: str, env: dict[str, str]) -> list[str]:
+    if kind == "gunicorn":
+        return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "smarttickets.wsgi"]
+    host, port = env["BIND"].rsplit(":", 1)
+    return [str(BIN / "granian"), "--interface", "wsgi", "--host", host, "--port", port,
+            "--workers", env["WEB_CONCURRENCY"], "--blocking-threads", env["GUNICORN_THREADS"],
+            "--backlog", "2048", "--log-level", "warning", "--no-ws",
+            "smarttickets.wsgi:application"]
+
+
+def start_server(env: dict[str, str], log: Path, kind: str = "gunicorn") -> subprocess.Popen:
     proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "smarttickets.wsgi"],
+        server_command(kind, env),
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)
     url = f"http://{env['BIND']}/healthz"
@@ -354,6 +364,8 @@ def main() -> None:
     parser.add_argument("--risk", choices=("on", "off"), default="off",
                         help="risk checkpoint and telemetry on the hold (default off: see "
                              "docs/onsale-performance.md)")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                        help="production server to run the platform under")
     parser.add_argument("--keep-db", action="store_true",
                         help="reuse the benchmark database instead of recreating it")
     args = parser.parse_args()
@@ -371,9 +383,9 @@ def main() -> None:
     users_needed = -(-args.capacity // (args.quantity * rounds)) * 11 // 10 + 50
     print(f"seeding {users_needed} verified buyers with API tokens …", flush=True)
     spec_users = seed_users(users_needed)
-    print(f"gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
+    print(f"{args.server}: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
           f"load {os.getloadavg()[0]:.2f} (1-min) on {os.cpu_count()} cores", flush=True)
-    server = start_server(env, var_dir / "gunicorn.log")
+    server = start_server(env, var_dir / "gunicorn.log", args.server)
     runs: list[dict] = []
     try:
         for rep in range(args.repeat):

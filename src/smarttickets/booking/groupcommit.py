@@ -36,6 +36,7 @@ from smarttickets.core.locking import retry_on_contention
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _committer: GroupCommitter | None = None
+_counter: Counting | None = None
 
 
 def enabled() -> bool:
@@ -57,12 +58,74 @@ def submit(request):
 
 def stop(timeout: float = 10.0) -> None:
     """Record what is queued, close the thread's database connection and end the thread."""
-    global _committer
+    global _committer, _counter
     with _lock:
         committer, _committer = _committer, None
+        counter, _counter = _counter, None
     if committer is not None and committer.alive and committer.pid == os.getpid():
         committer.queue.put(None)
         committer.thread.join(timeout)
+    if counter is not None and counter.thread.is_alive() and counter.pid == os.getpid():
+        counter.queue.put(None)
+        counter.thread.join(timeout)
+
+
+def count(keys: list[str], run) -> list[int]:
+    """``run(keys)`` (a counting call to Redis) for ``keys``, together with the keys other
+    request threads are counting with the same ``run`` at the same moment: one call for all.
+    ``run`` gets the concatenated keys and returns one count per key, in order."""
+    global _counter
+    with _lock:
+        if _counter is None or _counter.pid != os.getpid() or not _counter.thread.is_alive():
+            _counter = Counting()
+        counter = _counter
+    future: Future = Future()
+    counter.queue.put((keys, run, future))
+    return future.result(timeout=float(getattr(settings, "BOOKING_GROUP_COMMIT_WAIT", 20)))
+
+
+class Counting:
+    """One thread per process that sends the velocity counters of every request waiting at
+    that moment in one Redis call. Why: a call costs a request thread ~0.2 ms of the
+    process's one interpreter (connection pool, command packing, reply parsing), as much as
+    the rest of its hold; shared by a storm's concurrent requests, it costs a few µs each."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.queue: SimpleQueue = SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="booking-velocity", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while batch[-1] is not None:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except Empty:
+                    break
+            stopping = batch[-1] is None
+            by_run: dict[int, list] = defaultdict(list)
+            for item in batch[:-1] if stopping else batch:
+                by_run[id(item[1])].append(item)
+            for items in by_run.values():
+                self._send(items)
+            if stopping:
+                return
+
+    @staticmethod
+    def _send(items: list) -> None:
+        run = items[0][1]
+        try:
+            counts = run([key for keys, _run, _future in items for key in keys])
+        except BaseException as exc:
+            for _keys, _run, future in items:
+                future.set_exception(exc)
+            return
+        start = 0
+        for keys, _run, future in items:
+            future.set_result(counts[start:start + len(keys)])
+            start += len(keys)
 
 
 def _get() -> GroupCommitter:

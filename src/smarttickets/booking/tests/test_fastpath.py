@@ -178,6 +178,44 @@ def test_a_hold_is_answered_byte_for_byte_as_ninja_answers_it(client):
     assert taken(performance) == 4
 
 
+@pytest.mark.parametrize("body, content_type", [
+    ('{"zone_id": ZONE, "quantity": 1}', "application/json"),  # the common shape
+    ('{"quantity": 1, "zone_id": ZONE}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": 20}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": "1"}', "application/json"),  # lax pydantic: accepted
+    ('{"zone_id": ZONE, "quantity": 1.0}', "application/json"),
+    ('{"zone_id": "ZONE", "quantity": 1}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": true}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": 21}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": -1}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": 0}', "application/json"),
+    ('{"zone_id": null, "quantity": 1}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": 1, "entitlement_id": null}', "application/json"),
+    ('{"zone_id": ZONE, "quantity": 1}', "text/plain"),
+    ('{"zone_id": ZONE, "quantity": 1}', "application/json; charset=utf-8"),
+])
+def test_bodies_near_the_common_shape_get_ninjas_answer(client, body, content_type):
+    """The lean entry checks the common body itself; whatever it does not take, and whatever
+    it takes, is answered exactly as ninja answers it."""
+    performance, zone = ga_performance(capacity=100)
+    raw = body.replace("ZONE", str(zone.pk)).encode()
+    at = timezone.now().replace(microsecond=123456)
+    with clock.frozen(at):
+        theirs = client.post(url_of(performance), raw, content_type=content_type,
+                             **token_for(buyer()))
+        ours = call(RequestFactory().post(url_of(performance), raw, content_type=content_type,
+                                          **token_for(buyer())).environ)
+
+    assert ours.status_code == theirs.status_code
+    assert ours.headers == dict(theirs.headers)
+    if ours.status_code == 201:
+        mine, other = ours.json()["id"], theirs.json()["id"]
+        assert ours.content == theirs.content.replace(f'"id": {other},'.encode(),
+                                                      f'"id": {mine},'.encode())
+    else:
+        assert ours.content == theirs.content
+
+
 @pytest.mark.parametrize("body", [
     {"quantity": 99, "zone_id": "ZONE"},
     {"quantity": "two", "zone_id": "ZONE"},
@@ -330,16 +368,18 @@ def test_a_revoked_token_works_until_the_cache_entry_expires_then_gets_401():
 
     with clock.frozen(start + timedelta(seconds=fastpath.TOKEN_TTL_S - 1)):
         within = fast(url_of(performance), body, **headers)
-    fastpath.tokens.local.clear()  # another server: only the shared cache knows the token
-    with clock.frozen(start + timedelta(seconds=fastpath.TOKEN_TTL_S - 1)):
-        other_server = fast(url_of(performance), body, **headers)
     with clock.frozen(start + timedelta(seconds=fastpath.TOKEN_TTL_S)):
         after = fast(url_of(performance), body, **headers)
-
-    assert within.status_code == other_server.status_code == 201
+    assert within.status_code == 201
     assert after.status_code == 401
     assert after.json()["code"] == "unauthorized"
-    assert Hold.objects.filter(user=user).count() == 3
+    assert Hold.objects.filter(user=user).count() == 2
+
+    # Another server, which has not cached the token yet, refuses it at once.
+    fastpath.tokens.local.clear()
+    with clock.frozen(start + timedelta(seconds=1)):
+        other_server = fast(url_of(performance), body, **headers)
+    assert other_server.status_code == 401
 
 
 def test_a_deactivated_buyer_is_refused_once_the_token_entry_expires():

@@ -168,14 +168,66 @@ def test_token_last_used_is_written_once_a_minute_not_per_request(client):
     assert client.get(url).status_code == 200
 
 
+def test_counters_of_concurrent_requests_go_to_redis_in_one_call_each_gets_its_own():
+    calls: list[list[str]] = []
+    totals: Counter = Counter()
+    gate = threading.Event()
+
+    def run(keys):  # stands in for the Redis script: INCR each occurrence
+        gate.wait(5)  # the first call waits until every thread has queued its keys
+        calls.append(list(keys))
+        out = []
+        for key in keys:
+            totals[key] += 1
+            out.append(totals[key])
+        return out
+
+    groupcommit.stop()
+    results: dict[int, list[int]] = {}
+
+    def ask(i: int) -> None:
+        results[i] = groupcommit.count([f"ip:{i % 3}", f"dev:{i}"], run)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(24)]
+    try:
+        for t in threads:
+            t.start()
+        while groupcommit._counter is None or groupcommit._counter.queue.qsize() < 23:
+            threading.Event().wait(0.01)
+        gate.set()
+        for t in threads:
+            t.join(10)
+    finally:
+        groupcommit.stop()
+
+    assert len(calls) < 24  # shared calls, not one per request
+    assert sum(len(c) for c in calls) == 48
+    assert sorted(results[i][0] for i in range(24) if i % 3 == 0) == list(range(1, 9))
+    assert all(results[i][1] == 1 for i in range(24))
+
+
+def test_a_failed_counting_call_fails_only_the_requests_it_carried():
+    groupcommit.stop()
+    try:
+        with pytest.raises(ConnectionError):
+            groupcommit.count(["k"], lambda keys: (_ for _ in ()).throw(ConnectionError("down")))
+        assert groupcommit.count(["k", "k"], lambda keys: list(range(1, len(keys) + 1))) == [1, 2]
+    finally:
+        groupcommit.stop()
+
+
 @pytest.mark.redis
 @pytest.mark.django_db
-def test_velocity_counters_on_redis_refuse_the_attempt_over_the_limit(redis_url):
+@pytest.mark.parametrize("batched", [False, True], ids=["inline", "batched"])
+def test_velocity_counters_on_redis_refuse_the_attempt_over_the_limit(redis_url, batched):
     caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": redis_url, "KEY_PREFIX": "st-test-velocity"}}
     # Fresh subjects instead of flushing a Redis database other test runs may share.
     device, ip = f"dev-{uuid.uuid4().hex}", f"10.{uuid.uuid4().int % 250}.0.1"
-    with override_settings(CACHES=caches, BOOKING_DEVICE_HOLDS_PER_10MIN=2):
+    # batched: as in a server, the counting goes through the per-process counting thread
+    # (the holds are still recorded in this test's transaction).
+    with override_settings(CACHES=caches, BOOKING_DEVICE_HOLDS_PER_10MIN=2,
+                           BOOKING_GROUP_COMMIT=batched):
         performance, zone = ga_performance(capacity=20)
         now = timezone.now()
         window = int(now.timestamp()) // services.VELOCITY_WINDOW_S
@@ -196,6 +248,9 @@ def test_velocity_counters_on_redis_refuse_the_attempt_over_the_limit(redis_url)
             assert taken(performance) == 2
             assert LimitHit.objects.get().subject == device
             assert cache.get_many(keys) == dict(zip(keys, [3, 3], strict=True))
+            # Each counter lives for its window (and a margin), from its first attempt.
+            ttls = [services.redis_client().ttl(cache.make_and_validate_key(k)) for k in keys]
+            assert all(0 < t <= services.VELOCITY_WINDOW_S + 100 for t in ttls), ttls
         finally:
             cache.delete_many(keys)
 
