@@ -36,7 +36,6 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -231,7 +230,7 @@ class Reader:
         return self._submit(("call", fn), wait=wait)
 
     def _submit(self, job: tuple, *, wait: bool):
-        future: Future = Future()
+        future = groupcommit.Reply()
         self._ensure_thread()
         self._queue.put((job, future, translation.get_language()))
         return future.result(timeout=READER_WAIT_S) if wait else None

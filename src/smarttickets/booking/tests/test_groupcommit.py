@@ -168,6 +168,21 @@ def test_token_last_used_is_written_once_a_minute_not_per_request(client):
     assert client.get(url).status_code == 200
 
 
+def test_a_reply_hands_one_answer_or_error_to_the_waiting_thread():
+    reply = groupcommit.Reply()
+    assert not reply.done()
+    with pytest.raises(TimeoutError):
+        reply.result(timeout=0.01)
+    threading.Timer(0.05, reply.set_result, args=("hold",)).start()
+    assert reply.result(timeout=5) == "hold"
+    assert reply.done() and reply.result(timeout=0) == "hold"  # answered for good
+
+    failed = groupcommit.Reply()
+    failed.set_exception(SoldOut("gone"))
+    with pytest.raises(SoldOut):
+        failed.result(timeout=1)
+
+
 def test_counters_of_concurrent_requests_go_to_redis_in_one_call_each_gets_its_own():
     calls: list[list[str]] = []
     totals: Counter = Counter()

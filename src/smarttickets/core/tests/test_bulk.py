@@ -4,7 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from smarttickets.booking.models import Hold, HoldItem, LimitHit
@@ -48,7 +48,8 @@ def test_insert_stores_what_bulk_create_stores_and_sets_keys_in_order():
         [r | {"hold_id": None} for r in _rows(HoldItem, reference)]
     assert [i.hold_id for i in items] == [h.pk for h in mine]
 
-    data = {"quantity": 2, "zones": {zone.pk: 2}, "seats": [], "name": "陳大文 \"x\""}
+    data = {"quantity": 2, "zones": {zone.pk: 2}, "seats": [], "name": "陳大文 \"x\" \\ '",
+            "at": None, "ratio": 0.1}
     entries = [AuditEntry(created_at=timezone.now(), actor=user if i else None,
                           action="hold.created", object_type="booking.hold",
                           object_id=str(i), data=data) for i in range(3)]
@@ -81,5 +82,15 @@ def test_on_postgresql_one_statement_whatever_the_number_of_rows(django_assert_n
     user = buyer()
     with django_assert_num_queries(1) as ctx:
         bulk.insert(_holds(user, performance, 40))
-    assert "unnest" in ctx.captured_queries[0]["sql"].lower()
+    assert "jsonb_to_recordset" in ctx.captured_queries[0]["sql"].lower()
     assert connection.vendor == "postgresql"
+
+
+def test_values_json_cannot_carry_take_the_orms_way():
+    performance, _zone = ga_performance()
+    entry = AuditEntry(created_at=timezone.now(), action="x", object_type="t", object_id="1",
+                       data=None)
+    with pytest.raises(IntegrityError), transaction.atomic():  # NOT NULL, as bulk_create
+        bulk.insert([entry])
+    holds = bulk.insert(_holds(buyer(), performance, 2))
+    assert all(h.pk for h in holds)
