@@ -1,4 +1,4 @@
-# Production image: gunicorn serving smarttickets on $PORT; PostgreSQL and Redis come from the
+# Production image: smarttickets-serve (granian) serving smarttickets on $PORT; PostgreSQL and Redis come from the
 # environment (DATABASE_URL, REDIS_URL). Build: docker build -t smarttickets .
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTTICKETS_ENV=production \
@@ -16,4 +16,4 @@ RUN SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only ALLOWED_HO
 RUN useradd --create-home app && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["sh", "-c", "smarttickets migrate --noinput && gunicorn -c gunicorn.conf.py smarttickets.wsgi"]
+CMD ["sh", "-c", "smarttickets migrate --noinput && smarttickets-serve"]

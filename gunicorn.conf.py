@@ -1,4 +1,5 @@
-"""Production server settings: `gunicorn -c gunicorn.conf.py smarttickets.wsgi`.
+"""Gunicorn settings: `gunicorn -c gunicorn.conf.py smarttickets.wsgi`. The default production
+server is `smarttickets-serve` (granian, see smarttickets/serve.py); this one still works.
 
 Tuned for the on-sale hot path (docs/onsale-performance.md): one worker per core, because each
 process is held to one core by the GIL and PostgreSQL and Redis need the rest; many threads per
@@ -31,17 +32,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def post_worker_init(worker):
-    """Warm the worker before it takes requests: load the risk model (and compile its trees)
-    so no fan's hold pays for it, then freeze what exists so far — it lives as long as the
-    process — so the cyclic garbage collector stops re-scanning it on every collection, which
-    would otherwise land as pauses of several milliseconds in random requests."""
-    import gc
+    """Warm the worker before it takes requests (smarttickets.wsgi.warm_up)."""
+    from smarttickets.wsgi import warm_up
 
-    try:
-        from smarttickets.risk.decisions import get_model
-
-        get_model()._fast()
-    except Exception:  # the decision's fail-safe covers a missing model; log and go on
-        worker.log.exception("risk model warm-up failed")
-    gc.collect()
-    gc.freeze()
+    warm_up()

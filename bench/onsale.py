@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/onsale.py [--clients 16,64,256,512] [--repeat 3]
 
-Starts gunicorn (gunicorn.conf.py, SMARTTICKETS_ENV=production) on PostgreSQL (database
+Starts the production server (``smarttickets-serve``: granian; ``--server gunicorn`` for
+gunicorn.conf.py) with SMARTTICKETS_ENV=production on PostgreSQL (database
 st_onsale, created and migrated if missing) with Redis db 7, then for each client count builds a
 fresh performance with one GA zone (capacity 20,000 by default) and fires the storm from a
 separate, cheap process (bench/onsale/loadgen.py): each client POSTs 2-ticket holds for many
@@ -58,6 +59,7 @@ def server_env(var_dir: Path, *, workers: int, threads: int, port: int,
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": str(threads),
+        "WEB_THREADS": str(threads),
         "DJANGO_SETTINGS_MODULE": "smarttickets.settings",
         # The risk checkpoint and telemetry are measured apart (--risk on): they are risk's
         # cost, and the shipped model challenges thousands of identical brand-new accounts.
@@ -165,26 +167,22 @@ def free_port() -> int:
     raise SystemExit("no free port between 8731 and 8798")
 
 
-def server_command(kind: str, env: dict[str, str]) -> list[str]:
+def server_command(kind: str) -> list[str]:
     if kind == "gunicorn":
         return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "smarttickets.wsgi"]
-    host, port = env["BIND"].rsplit(":", 1)
-    return [str(BIN / "granian"), "--interface", "wsgi", "--host", host, "--port", port,
-            "--workers", env["WEB_CONCURRENCY"], "--blocking-threads", env["GUNICORN_THREADS"],
-            "--backlog", "2048", "--log-level", "warning", "--no-ws",
-            "smarttickets.wsgi:application"]
+    return [str(BIN / "smarttickets-serve")]  # granian, configured by the same environment
 
 
-def start_server(env: dict[str, str], log: Path, kind: str = "gunicorn") -> subprocess.Popen:
+def start_server(env: dict[str, str], log: Path, kind: str = "granian") -> subprocess.Popen:
     proc = subprocess.Popen(
-        server_command(kind, env),
+        server_command(kind),
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)
     url = f"http://{env['BIND']}/healthz"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: see {log}\n{log.read_text()[-3000:]}")
+            raise SystemExit(f"the server exited: see {log}\n{log.read_text()[-3000:]}")
         try:
             req = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
             with urllib.request.urlopen(req, timeout=2) as response:
@@ -193,7 +191,7 @@ def start_server(env: dict[str, str], log: Path, kind: str = "gunicorn") -> subp
         except OSError:
             time.sleep(0.3)
     stop_server(proc)
-    raise SystemExit(f"gunicorn did not answer /healthz within 60 s: see {log}")
+    raise SystemExit(f"the server did not answer /healthz within 60 s: see {log}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -364,8 +362,9 @@ def main() -> None:
     parser.add_argument("--risk", choices=("on", "off"), default="off",
                         help="risk checkpoint and telemetry on the hold (default off: see "
                              "docs/onsale-performance.md)")
-    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
-                        help="production server to run the platform under")
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                        help="production server: smarttickets-serve (granian, the default "
+                             "deployment) or gunicorn with gunicorn.conf.py")
     parser.add_argument("--keep-db", action="store_true",
                         help="reuse the benchmark database instead of recreating it")
     args = parser.parse_args()
@@ -385,7 +384,7 @@ def main() -> None:
     spec_users = seed_users(users_needed)
     print(f"{args.server}: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; "
           f"load {os.getloadavg()[0]:.2f} (1-min) on {os.cpu_count()} cores", flush=True)
-    server = start_server(env, var_dir / "gunicorn.log", args.server)
+    server = start_server(env, var_dir / "server.log", args.server)
     runs: list[dict] = []
     try:
         for rep in range(args.repeat):
@@ -413,7 +412,7 @@ def main() -> None:
     summary = summarise(runs, counts)
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
-    print(f"server log: {var_dir / 'gunicorn.log'}")
+    print(f"server log: {var_dir / 'server.log'}")
     print(f"RESULT holds_per_s={summary[counts[-1]]['holds_per_s']:.0f} "
           f"holds_per_s_{counts[0]}={summary[counts[0]]['holds_per_s']:.0f} "
           f"p99_ms={summary[counts[-1]]['p99_ms']:.0f} "

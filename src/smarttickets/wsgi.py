@@ -1,4 +1,4 @@
-"""WSGI entry point for production servers (gunicorn smarttickets.wsgi).
+"""WSGI entry point for production servers (``smarttickets-serve``, or gunicorn).
 
 A small dispatcher sits in front of Django: the on-sale hot path, ``POST
 /api/booking/performances/<id>/holds`` with an ``Authorization: Bearer`` token, goes to the lean
@@ -16,6 +16,28 @@ django_application = get_wsgi_application()
 from smarttickets.booking import fastpath  # noqa: E402 - needs the apps loaded above
 
 _hold_application = fastpath.FastPathApp(django_application) if fastpath.enabled() else None
+
+
+def warm_up() -> None:
+    """Before a server process takes requests: load the risk model (and compile its trees) so
+    no fan's hold pays for it, then freeze what exists so far — it lives as long as the
+    process — so the cyclic garbage collector stops re-scanning it on every collection, which
+    would otherwise land as pauses of several milliseconds in random requests."""
+    import gc
+    import logging
+
+    try:
+        from smarttickets.risk.decisions import get_model
+
+        get_model()._fast()
+    except Exception:  # the decision's fail-safe covers a missing model; log and go on
+        logging.getLogger(__name__).exception("risk model warm-up failed")
+    gc.collect()
+    gc.freeze()
+
+
+if os.environ.get("SMARTTICKETS_WARM_UP") == "1":  # set by smarttickets-serve for its workers
+    warm_up()
 
 
 def application(environ, start_response):
