@@ -80,6 +80,9 @@ MONOTONE = {
     "decline_codes": 1, "cards": 1, "transfer_out_share": 1, "transfer_senders": 1,
     "card_share": 1, "device_share": 1, "recipient_in_degree_max": 1, "hold_qty_max_rel": 1,
     "entry_performances": 1, "component_transfers": 1,
+    # A pace faster than the log's typical account, less browsing per action and asking for
+    # the limit can only raise suspicion; slower, browsing, a pair of tickets never do.
+    "iat_median_rel": -1, "page_views_per_action": -1, "hold_qty_rel": 1, "entry_qty_rel": 1,
 }
 # Below this many accounts with a measurement, a log's own typical value is too noisy: the
 # defaults (typical human values) are used instead, as on the live path.

@@ -150,6 +150,11 @@ REASON_GROUPS: dict[str, str] = {
     **dict.fromkeys(("cards", "decline_codes"), "payment"),
 }
 BLOCK_MIN_GROUPS = 2
+# A reason only counts towards a block when its value lies clearly outside the fans' range: at
+# least half a fan spread (median to 99th percentile) beyond the 99th percentile. Just past
+# it is where one fan in a hundred is, for every feature: a household that hands on its
+# tickets and happens to click fast is not two kinds of evidence.
+BLOCK_MIN_STRENGTH = 1.5
 MODEL_UNAVAILABLE = Reason("model_unavailable", gettext_noop("model unavailable"), {})
 
 
@@ -320,23 +325,27 @@ class RiskModel:
         """
         th = thresholds or self.thresholds
         active = self._activity(X)
+        strength: np.ndarray | None = None
+        index: dict[str, int] = {}
         out = []
         for i, s in enumerate(scores):
             decision = th.decide(float(s))
-            if decision == "block" and (not active[i] or evidence_groups(reasons[i])
-                                        < BLOCK_MIN_GROUPS):
-                decision = "review"
+            if decision == "block":
+                if not index:  # only for blocks: most decisions never need it
+                    index = {name: j for j, name in enumerate(self.features)}
+                    strength = self._strength(X)
+                clear = [r for r in reasons[i] if strength is None or (
+                    r.code in index and strength[i, index[r.code]] >= BLOCK_MIN_STRENGTH)]
+                if not active[i] or evidence_groups(clear) < BLOCK_MIN_GROUPS:
+                    decision = "review"
             out.append(decision)
         return out
 
-    def _activity(self, X: np.ndarray) -> np.ndarray:
-        cols = [self.features.index(n) for n in ACTIVITY_FEATURES if n in self.features]
-        return np.nansum(X[:, cols], axis=1) > 0
-
-    def reasons(self, X: np.ndarray, top: int = 3) -> list[list[Reason]]:
-        """Top reasons per row: features most beyond the fan range, weighted by importance."""
+    def _strength(self, X: np.ndarray) -> np.ndarray | None:
+        """How far each value lies beyond the fans' 1st/99th percentile in the suspicious
+        direction, in fan spreads (0 inside the range, 1 at its edge, at most 5)."""
         if self.fan_quantiles is None or self.directions is None:
-            return [[] for _ in range(len(X))]
+            return None
         p1, p50, p99 = self.fan_quantiles
         spread_hi = np.maximum(p99 - p50, 1e-6)
         spread_lo = np.maximum(p50 - p1, 1e-6)
@@ -344,7 +353,17 @@ class RiskModel:
             high = np.where(p99 < X, (X - p99) / spread_hi + 1.0, 0.0)
             low = np.where(p1 > X, (p1 - X) / spread_lo + 1.0, 0.0)
         strength = np.where(self.directions > 0, high, np.where(self.directions < 0, low, 0.0))
-        strength = np.nan_to_num(np.minimum(strength, 5.0))
+        return np.nan_to_num(np.minimum(strength, 5.0))
+
+    def _activity(self, X: np.ndarray) -> np.ndarray:
+        cols = [self.features.index(n) for n in ACTIVITY_FEATURES if n in self.features]
+        return np.nansum(X[:, cols], axis=1) > 0
+
+    def reasons(self, X: np.ndarray, top: int = 3) -> list[list[Reason]]:
+        """Top reasons per row: features most beyond the fan range, weighted by importance."""
+        strength = self._strength(X)
+        if strength is None:
+            return [[] for _ in range(len(X))]
         weights = np.maximum(self.importances if self.importances is not None
                              else np.ones(len(self.features)), 1e-4)
         ranked = strength * weights

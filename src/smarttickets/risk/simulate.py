@@ -88,6 +88,20 @@ class Scenario:
     # Share of visits whose pages before the login are logged as anonymous (account null), as
     # a platform that only knows the account after login writes them.
     anon_prelogin: float = 0.5
+    # Hold attempts per round at a sold-out on-sale: each ring draws its own upper bound from
+    # this range (a script retries until it gets something; a person gives up sooner).
+    bot_retries: tuple[int, int] = (1, 12)
+    # A careful bot's tells are drawn one by one, not as a package: the share of bots whose
+    # requests come machine-fast even though their forms look human (and the other way round).
+    bot_fast_pace: float = 0.3
+    # Share of stealth rings whose accounts each pay with their own card (nothing shared).
+    own_card_rings: float = 0.3
+    # Accounts a lone human scalper runs (their own and relatives').
+    scalper_accounts: tuple[int, int] = (1, 6)
+    # Share of households that also buy for friends and hand tickets on.
+    household_gives: float = 0.15
+    # Share of fans who enter the lottery for every performance to raise their chances.
+    fan_enter_all: float = 0.04
 
 
 STANDARD = Scenario(
@@ -151,6 +165,12 @@ HARD = Scenario(
     resale_share=0.5,
     mimicry=0.5,
     anon_prelogin=1.0,
+    bot_retries=(1, 8),
+    bot_fast_pace=0.2,
+    own_card_rings=0.5,
+    scalper_accounts=(1, 4),
+    household_gives=0.2,
+    fan_enter_all=0.06,
 )
 
 
@@ -194,6 +214,12 @@ def varied(seed: int) -> Scenario:
         resale_share=r.uniform(0.0, 0.6),
         mimicry=r.uniform(0.0, 0.8),
         anon_prelogin=r.uniform(0.0, 1.0),
+        bot_retries=(1, r.randint(2, 30)),
+        bot_fast_pace=r.uniform(0.0, 0.7),
+        own_card_rings=r.uniform(0.0, 0.8),
+        scalper_accounts=(1, r.randint(2, 7)),
+        household_gives=r.uniform(0.0, 0.4),
+        fan_enter_all=r.uniform(0.0, 0.12),
     )
 
 
@@ -229,6 +255,13 @@ class Actor:
     hand_on: str = "collector"
     pay_fail: float | None = None
     frantic: bool = False
+    # Hold attempts per round at a sold-out on-sale, and the gap between two attempts
+    # (None: the actor's own pace). Resale: tickets per buyer, and the share resold.
+    retries: int = 1
+    retry_gap: Callable[[], float] | None = None
+    resale_lot: tuple[int, int] = (1, 2)
+    resale_share: float = 1.0
+    gives_friends: bool = False
     takeover: Actor | None = None   # the attacker's habits, once the account is taken over
 
 
@@ -364,13 +397,14 @@ class World:
         return self.hexid(12)
 
     def buy(self, s: _Session, perf: str, event_id: str, qty: int, *, hold_success: float,
-            pay_fail: float) -> int:
-        """Hold → order → payment(s). Returns tickets bought."""
+            pay_fail: float, gap: Callable[[], float] | None = None) -> int:
+        """Hold → order → payment(s). Returns tickets bought. ``gap``: time before the hold
+        (a retry), instead of the actor's own pace."""
         qty = max(1, min(qty, self.sc.max_qty))
         if s.actor.pay_fail is not None:
             pay_fail = s.actor.pay_fail
         s.step("hold", event_id=event_id, performance_id=perf, quantity=qty,
-               success=self.rng.random() < hold_success, check_success=True)
+               success=self.rng.random() < hold_success, check_success=True, gap=gap)
         if not s.last_success:
             return 0
         s.form("checkout")
@@ -426,8 +460,8 @@ class _Session:
             self.step("login", success=True)
 
     def step(self, kind: str, check_success: bool = False, anonymous: bool = False,
-             **fields: Any) -> None:
-        self.t += self.actor.timing()
+             gap: Callable[[], float] | None = None, **fields: Any) -> None:
+        self.t += (gap or self.actor.timing)()
         ip = self.actor.ip() if self.actor.per_request_ip else self.ip
         if check_success:
             self.last_success = bool(fields.get("success"))
@@ -505,6 +539,8 @@ class Simulation:
             reaction_s=(r.uniform(3, 12), 0.8),
             pay_fail=r.uniform(0.4, 0.75) if kind == "failed_payment" else None,
             frantic=kind == "frantic",
+            # A person pressing "try again" at a sold-out sale: seconds, not tenths.
+            retry_gap=w.lognormal_gap(r.uniform(1.5, 4.0), 0.5) if kind == "frantic" else None,
         )
         if household:
             actor.ip = household["ip"]
@@ -519,17 +555,24 @@ class Simulation:
         w, r, sc = self.w, self.w.rng, self.sc
         if kind == "naive_bot":
             ua_template = operator["ua"]
+            own_device = w.hexid(20)
+            device_policy = operator["device_policy"]
             return Actor(
                 account=w.hexid(12), label=1, kind="bot:naive", signup_ts=operator["signup"]
                 + r.uniform(0, 3 * HOUR),
                 timing=lambda: operator["pace"] + r.uniform(0, 0.08 * operator["pace"] + 0.02),
-                form=w.bot_form(stealth=0.0), ip=lambda: r.choice(operator["ips"]),
-                per_request_ip=False, device=lambda: operator["device"] if r.random() < 0.7
-                else w.hexid(20), ua=lambda: ua_template, cards=[r.choice(operator["cards"])],
+                # Some scripts replay forms recorded from a person: only the pace is a machine's.
+                form=w.human_form(speed=r.uniform(*sc.fan_speed)) if operator["replay"]
+                else w.bot_form(stealth=0.0), ip=lambda: r.choice(operator["ips"]),
+                per_request_ip=False,
+                device=(lambda: operator["device"] if r.random() < 0.7 else w.hexid(20))
+                if device_policy == "shared" else (lambda: own_device)
+                if device_policy == "own" else (lambda: None),
+                ua=lambda: ua_template, cards=[r.choice(operator["cards"])],
                 browse_pages=(0, 1), login_fail=0.02, name_hash=w.hexid(16),
                 address_hash=r.choice(operator["addresses"]),
                 email_domain=operator["domain"], phone_country="+852",
-                reaction_s=(0.3, 0.3),
+                reaction_s=(0.3, 0.3), retries=operator["retries"],
             )
         if kind in ("stealth_bot", "aged_sleeper", "lottery_flooder"):
             device_keep = w.hexid(20)
@@ -540,26 +583,35 @@ class Simulation:
                 signup = w.lottery_open - r.uniform(150, 800) * DAY
             elif kind == "lottery_flooder":  # cheap accounts made in bulk for one lottery
                 signup = w.lottery_open - r.uniform(0.1, 4) * DAY
+            # Each tell on its own: human-looking forms with a machine's pace, a person's pace
+            # with synthetic forms, either, both. Packages would teach the model conjunctions.
             mimic = r.random() < sc.mimicry
+            mimic_form = r.random() < sc.mimicry
             fan_median, fan_sigma = sc.fan_think_s
+            if r.random() < sc.bot_fast_pace:
+                timing = w.lognormal_gap(r.uniform(0.15, 1.2), r.uniform(0.2, 0.8))
+            elif mimic:
+                timing = w.lognormal_gap(fan_median * r.uniform(0.6, 1.6), fan_sigma)
+            else:
+                timing = w.lognormal_gap(median * r.uniform(0.8, 1.25), sigma)
             return Actor(
                 account=w.hexid(12), label=1,
                 kind={"stealth_bot": "bot:stealth", "aged_sleeper": "bot:aged_sleeper",
                       "lottery_flooder": "bot:lottery_flooder"}[kind],
-                signup_ts=signup,
-                timing=w.lognormal_gap(fan_median * r.uniform(0.6, 1.6), fan_sigma) if mimic
-                else w.lognormal_gap(median * r.uniform(0.8, 1.25), sigma),
-                form=w.human_form(speed=r.uniform(*sc.fan_speed)) if mimic
+                signup_ts=signup, timing=timing,
+                form=w.human_form(speed=r.uniform(*sc.fan_speed)) if mimic_form
                 else w.bot_form(stealth=r.uniform(*sc.bot_stealth)),
                 ip=w.public_ip if r.random() < 0.6 else (lambda: r.choice(w.cgnat_ips)),
                 per_request_ip=r.random() < 0.5 and sc.name == "standard",
                 device=lambda: w.hexid(20) if r.random() < rotate else device_keep,
-                ua=w.browser_ua, cards=[r.choice(operator["cards"])],
+                ua=w.browser_ua, cards=[w.hexid(16) if operator["own_cards"]
+                                        else r.choice(operator["cards"])],
                 browse_pages=(1, 6) if mimic else (0, 2), login_fail=0.03, name_hash=w.common_name()
                 if r.random() < 0.5 else w.hexid(16),
                 address_hash=w.hexid(16), email_domain=r.choice(EMAIL_DOMAINS),
                 phone_country="+852" if r.random() < 0.9 else None,
-                reaction_s=(r.uniform(0.8, 2.5), 0.4),
+                reaction_s=(r.uniform(0.8, 2.5), 0.4), retries=operator["retries"],
+                retry_gap=operator["retry_gap"],
             )
         if kind == "human_farm":
             worker = operator["worker"]
@@ -575,7 +627,8 @@ class Simulation:
                 browse_pages=(0, 2), login_fail=0.05, name_hash=w.hexid(16),
                 address_hash=r.choice(operator["addresses"]) if r.random() < 0.5 else w.hexid(16),
                 email_domain=r.choice(EMAIL_DOMAINS), phone_country="+852",
-                reaction_s=(r.uniform(1.5, 5), 0.6),
+                reaction_s=(r.uniform(1.5, 5), 0.6), retries=operator["retries"],
+                retry_gap=w.lognormal_gap(r.uniform(1.0, 4.0), 0.5),
             )
         if kind == "human_scalper":
             person = operator["person"]
@@ -585,12 +638,16 @@ class Simulation:
                 signup_ts=w.lottery_open - r.uniform(5, 600) * DAY,
                 timing=w.lognormal_gap(median * r.uniform(0.5, 1.0), sigma),
                 form=w.human_form(speed=r.uniform(0.4, 1.0), autofill=r.random() < 0.5),
-                ip=lambda: person["ip"], per_request_ip=False,
+                ip=person["ip"], per_request_ip=False,
                 device=lambda: r.choice(person["devices"]), ua=lambda: r.choice(person["uas"]),
-                cards=[r.choice(person["cards"])], browse_pages=(0, 4), login_fail=0.05,
+                cards=[w.hexid(16) if person["own_cards"] else r.choice(person["cards"])],
+                browse_pages=(0, 4), login_fail=0.05,
                 name_hash=w.common_name(), address_hash=person["address"]
                 if r.random() < 0.6 else w.hexid(16), email_domain=r.choice(EMAIL_DOMAINS),
-                phone_country="+852", reaction_s=(r.uniform(2, 6), 0.6), hand_on="resale",
+                phone_country="+852", reaction_s=(r.uniform(2, 6), 0.6),
+                hand_on="none" if r.random() < person["keeps"] else "resale",
+                retries=person["retries"], retry_gap=w.lognormal_gap(r.uniform(1.0, 4.0), 0.5),
+                resale_lot=person["lot"], resale_share=person["resold"],
             )
         if kind == "card_tester":
             ips = operator["ips"]
@@ -622,10 +679,15 @@ class Simulation:
         home = w.public_ip()
         device = w.hexid(20)
         ua = w.browser_ua()
+        # Made for the job shortly before, or an old account; a person or a script checking
+        # the wallet now and then.
+        signup = (w.lottery_open - r.uniform(20, 400) * DAY if r.random() < 0.6
+                  else w.lottery_open + r.uniform(-10, 4) * DAY)
         return Actor(
-            account=w.hexid(12), label=1, kind="collector", signup_ts=w.lottery_open
-            - r.uniform(20, 400) * DAY, timing=w.lognormal_gap(5, 0.9),
-            form=w.human_form(speed=0.8, autofill=True), ip=lambda: home, per_request_ip=False,
+            account=w.hexid(12), label=1, kind="collector", signup_ts=signup,
+            timing=w.lognormal_gap(r.uniform(2.0, 15.0), r.uniform(0.5, 1.1)),
+            form=w.human_form(speed=r.uniform(0.5, 1.2), autofill=r.random() < 0.6),
+            ip=lambda: home, per_request_ip=False,
             device=lambda: device, ua=lambda: ua, cards=[w.hexid(16)], browse_pages=(0, 3),
             login_fail=0.05, name_hash=w.hexid(16), address_hash=w.hexid(16),
         )
@@ -646,7 +708,13 @@ class Simulation:
                 house = {"ip": (lambda ip=house_ip: ip), "cards": [w.hexid(16)],
                          "address": w.hexid(16),
                          "devices": [w.hexid(20)] if r.random() < 0.5 else []}
-                fans.extend(self.fan("household", household=house) for _ in range(size))
+                gives = r.random() < sc.household_gives
+                for _ in range(size):
+                    member = self.fan("household", household=house)
+                    # Some families buy the limit for friends and hand tickets on, as a
+                    # scalper's relatives' accounts do.
+                    member.gives_friends = gives and r.random() < 0.7
+                    fans.append(member)
             else:
                 fans.append(self.fan(kind))
         actors.extend(fans)
@@ -677,6 +745,11 @@ class Simulation:
         w, r, sc = self.w, self.w.rng, self.sc
         base_signup = w.lottery_open - r.uniform(1, 25) * DAY
         collectors = r.sample(self.collectors, k=min(len(self.collectors), r.randint(1, 2)))
+        # How hard the ring's accounts retry a sold-out sale, and how fast (a loop, or the
+        # account's own pace).
+        retries = r.randint(*sc.bot_retries)
+        fast_loop = r.random() < 0.5
+        loop_gap = w.lognormal_gap(r.uniform(0.2, 1.5), 0.4) if fast_loop else None
         if kind == "naive_bot":
             size = min(r.randint(10, 60), room)
             op = {"signup": base_signup, "pace": r.uniform(0.15, 0.9),
@@ -684,15 +757,27 @@ class Simulation:
                   "ua": r.choice(AUTOMATION_UAS).format(v=r.randint(110, 131), m=r.randint(20, 32)),
                   "cards": [w.hexid(16) for _ in range(max(1, size // r.randint(4, 10)))],
                   "addresses": [w.hexid(16) for _ in range(r.randint(1, 3))],
-                  "domain": w.hexid(8) + ".net"}
+                  "domain": w.hexid(8) + ".net", "retries": retries,
+                  "replay": r.random() < 0.25,
+                  "device_policy": r.choices(["shared", "own", "none"], [60, 25, 15])[0]}
+            if r.random() < 0.3:  # a spoofed browser user agent
+                op["ua"] = w.browser_ua()
             ring = [self.adversary(kind, op) for _ in range(size)]
         elif kind == "human_scalper":
-            size = min(r.randint(2, 6), room)
-            n_dev = r.randint(1, 2)
-            op = {"person": {"ip": w.public_ip(), "devices": [w.hexid(20) for _ in range(n_dev)],
+            # Mostly one to three accounts (their own and a relative's or two), sometimes more.
+            lo, hi = sc.scalper_accounts
+            size = min(r.randint(lo, min(hi, 3)) if r.random() < 0.6 else r.randint(lo, hi), room)
+            n_dev = r.randint(1, 3)
+            home = w.public_ip()
+            mobile = r.random() < 0.3
+            op = {"person": {"ip": (lambda: r.choice(w.cgnat_ips) if r.random() < 0.7 else home)
+                             if mobile else (lambda: home),
+                             "devices": [w.hexid(20) for _ in range(n_dev)],
                              "uas": [w.browser_ua() for _ in range(n_dev)],
-                             "cards": [w.hexid(16) for _ in range(r.randint(1, 2))],
-                             "address": w.hexid(16)}}
+                             "cards": [w.hexid(16) for _ in range(r.randint(1, 3))],
+                             "own_cards": r.random() < 0.3, "address": w.hexid(16),
+                             "retries": r.randint(1, 8), "keeps": r.choice([0.0, 0.0, 0.3]),
+                             "lot": (1, r.randint(1, 4)), "resold": r.uniform(0.4, 1.0)}}
             ring = [self.adversary(kind, op) for _ in range(size)]
         elif kind == "card_tester":
             size = min(r.randint(2, 6), room)
@@ -707,12 +792,15 @@ class Simulation:
             size = min(r.randint(8, 50), room)
             per_card = r.randint(*sc.stealth_card_ring)
             op = {"signup": base_signup, "cards": [w.hexid(16) for _ in
-                                                   range(max(1, size // per_card))]}
+                                                   range(max(1, size // per_card))],
+                  "own_cards": r.random() < sc.own_card_rings, "retries": retries,
+                  "retry_gap": loop_gap}
             ring = [self.adversary(kind, op) for _ in range(size)]
         else:
             size = min(r.randint(6, 40), room)
             op = {"cards": [w.hexid(16) for _ in range(max(1, size // r.randint(3, 6)))],
-                  "addresses": [w.hexid(16) for _ in range(r.randint(1, 4))]}
+                  "addresses": [w.hexid(16) for _ in range(r.randint(1, 4))],
+                  "retries": max(1, retries // 2)}
             ring = []
             while len(ring) < size:
                 shared_ip = r.choice(w.cgnat_ips) if r.random() < sc.farm_on_cgnat else None
@@ -725,11 +813,14 @@ class Simulation:
                 per_worker = r.randint(*sc.farm_accounts_per_worker)
                 ring.extend(self.adversary(kind, op) for _ in range(min(per_worker,
                                                                        size - len(ring))))
+        # Some rings feed every collector from every account, others one collector each.
+        spread = r.random() < 0.5
         for actor in ring:
             if kind in ("human_scalper", "card_tester"):
                 continue
             hands_on = kind != "stealth_bot" or r.random() < sc.stealth_transfer
-            actor.recipients = [c.account for c in collectors] if hands_on else []
+            actor.recipients = ([c.account for c in collectors] if spread
+                                else [r.choice(collectors).account]) if hands_on else []
             if not hands_on:
                 actor.hand_on = "none"
             elif r.random() < sc.resale_share:
@@ -758,8 +849,14 @@ class Simulation:
             if start < w.lottery_open:
                 w.session(a, start)
         if a.kind in ("collector", "fan:receiver"):
-            for _ in range(r.randint(1, 4) if a.kind == "collector" else r.randint(0, 2)):
+            for _ in range(r.randint(0, 6) if a.kind == "collector" else r.randint(0, 2)):
                 w.session(a, r.uniform(max(w.lottery_open, a.signup_ts or 0), w.end_ts))
+            # Some collectors are someone's everyday account too: a small purchase of their own.
+            if a.kind == "collector" and r.random() < 0.25:
+                event_id = r.choice(list(w.other_events))
+                s = w.session(a, r.uniform(w.lottery_open, w.end_ts), event_id=event_id)
+                w.buy(s, r.choice(w.other_events[event_id]), event_id, r.randint(1, 2),
+                      hold_success=0.9, pay_fail=0.03)
             return
         if a.kind == "fan:lurker":
             return
@@ -784,6 +881,8 @@ class Simulation:
         else:
             n_entries = 0 if r.random() < 0.2 else min(r.choices([1, 2, 3], [70, 24, 6])[0],
                                                      len(w.big_perfs))
+            if r.random() < sc.fan_enter_all:  # every date, for a better chance
+                n_entries = len(w.big_perfs)
             if a.kind == "fan:buys_for_friends":
                 qty_of = lambda: top  # noqa: E731
             else:
@@ -824,9 +923,18 @@ class Simulation:
                 s.t += r.lognormvariate(math.log(a.reaction_s[0]), a.reaction_s[1])
                 if a.frantic:
                     # Sold out in front of them: retry, retry, retry, sometimes in luck.
-                    for _ in range(r.randint(3, 12)):
+                    for k in range(r.randint(3, 15)):
                         got = w.buy(s, perf, w.big_event, qty_of(), hold_success=0.12,
-                                    pay_fail=0.04)
+                                    pay_fail=0.04, gap=a.retry_gap if k else None)
+                        bought += got
+                        if got:
+                            break
+                    continue
+                if is_bot and a.retries > 1:
+                    # A script (or a scalper) keeps trying until something is held.
+                    for k in range(r.randint(1, a.retries)):
+                        got = w.buy(s, perf, w.big_event, qty_of(), hold_success=0.2,
+                                    pay_fail=0.08, gap=a.retry_gap if k else None)
                         bought += got
                         if got:
                             break
@@ -846,17 +954,23 @@ class Simulation:
 
         # Handing tickets on: scalpers to their collectors or buyers, fans to friends.
         if bought and is_bot and a.hand_on == "resale":
-            s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=0)
-            left = bought
+            # Resold in lots to different buyers, over one or a few visits; some kept.
+            left = max(1, round(bought * a.resale_share))
+            visits = r.randint(1, 3)
             while left > 0:
-                n = min(left, r.randint(1, 2))
-                w.transfer(s, self.next_receiver().account, n)
-                left -= n
+                s = w.session(a, r.uniform(w.sale_ts + 0.2 * DAY, w.end_ts), pages=0)
+                for _ in range(r.randint(1, 4) if visits > 1 else left):
+                    n = min(left, r.randint(*a.resale_lot))
+                    w.transfer(s, self.next_receiver().account, n)
+                    left -= n
+                    if left <= 0:
+                        break
         elif bought and a.recipients and a.hand_on == "collector":
             s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=0)
             for to in a.recipients:
                 w.transfer(s, to, max(1, bought // len(a.recipients)))
-        elif bought >= 2 and a.kind == "fan:buys_for_friends" and r.random() < sc.fan_friend_transfer:
+        elif bought >= 2 and (a.kind == "fan:buys_for_friends" or a.gives_friends) and \
+                r.random() < sc.fan_friend_transfer:
             s = w.session(a, r.uniform(w.sale_ts + DAY, w.end_ts), pages=r.randint(0, 2))
             for _ in range(r.randint(1, 3)):
                 # Mostly someone new; now and then a friend who already got one from another.

@@ -38,7 +38,9 @@ def test_fast_tree_walk_equals_sklearn(tiny_model_path, tiny_log):
 
     one_by_one = np.array([trained.raw(X[i:i + 1])[0] for i in range(len(X))])
 
-    assert np.allclose(one_by_one, trained.estimator.decision_function(X), rtol=0, atol=1e-9)
+    # raw() stands in the fans' medians for missing values before the trees, as training did
+    expected = trained.estimator.decision_function(trained.fill_missing(X))
+    assert np.allclose(one_by_one, expected, rtol=0, atol=1e-9)
 
 
 def test_compiled_trees_route_missing_values_as_sklearn_does():
@@ -116,6 +118,9 @@ def test_block_needs_activity_and_two_kinds_of_evidence(tiny_model_path):
     trained = M.load(tiny_model_path)
     X = np.zeros((4, len(trained.features)))
     X[1:, trained.features.index("entries")] = 3
+    X[:, trained.features.index("card_share")] = 60
+    X[:, trained.features.index("addr_share")] = 60
+    X[:, trained.features.index("automation_ua")] = 1
     high = np.array([0.999] * 4)
     card = M.Reason("card_share", "%(n)d accounts share one payment card", {"n": 5})
     addr = M.Reason("addr_share", "%(n)d accounts share one address", {"n": 4})
@@ -130,6 +135,30 @@ def test_block_needs_activity_and_two_kinds_of_evidence(tiny_model_path):
     # activity, one kind of evidence (a household shares a card and an address) or reasons
     # that are not evidence give a review
     assert decisions == ["review", "review", "review", "block"]
+
+
+def test_a_block_needs_values_clearly_outside_the_fans_range(tiny_model_path):
+    # given an active account above the block threshold with two kinds of reasons
+    trained = M.load(tiny_model_path)
+    j_card = trained.features.index("card_share")
+    j_sub = trained.features.index("iat_sub1s_frac")
+    _p1, p50, p99 = trained.fan_quantiles
+    trained.directions[j_card] = trained.directions[j_sub] = 1
+    X = np.zeros((2, len(trained.features)))
+    X[:, trained.features.index("entries")] = 3
+    X[:, j_card] = 60
+    spread = max(p99[j_sub] - p50[j_sub], 1e-6)
+    X[0, j_sub] = p99[j_sub] + 0.2 * spread     # just past the fans' 99th percentile
+    X[1, j_sub] = p99[j_sub] + 1.0 * spread     # clearly outside it
+    card = M.Reason("card_share", "%(n)d accounts share one payment card", {"n": 61})
+    fast = M.Reason("iat_sub1s_frac", "most requests come less than a second apart", {})
+
+    # when decisions are made
+    decisions = trained.decide(X, np.array([0.999, 0.999]), [[card, fast], [card, fast]],
+                               M.Thresholds(challenge=0.1, review=0.5, block=0.9))
+
+    # then only the clear case is blocked; the marginal one goes to a reviewer
+    assert decisions == ["review", "block"]
 
 
 def test_reasons_are_short_sentences_with_numbers(tiny_model_path):

@@ -65,10 +65,13 @@ class Command(BaseCommand):
 
         p = sub.add_parser("default-model", help="regenerate the shipped default model",
                            called_from_command_line=True)
-        p.add_argument("--accounts", type=int, default=6000, help="accounts per world")
-        p.add_argument("--worlds", type=int, default=7,
+        from smarttickets.risk import default_model as D
+
+        p.add_argument("--accounts", type=int, default=D.DEFAULT_ACCOUNTS,
+                       help="accounts per world")
+        p.add_argument("--worlds", type=int, default=D.DEFAULT_WORLDS,
                        help="simulated worlds: one standard, the rest varied")
-        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--seed", type=int, default=D.DEFAULT_SEED)
         p.add_argument("--out", help="model file (default: the package's data/ file)")
 
     def handle(self, *args, **opts):
