@@ -356,8 +356,7 @@ class RiskModel:
         return np.nan_to_num(np.minimum(strength, 5.0))
 
     def _activity(self, X: np.ndarray) -> np.ndarray:
-        cols = [self.features.index(n) for n in ACTIVITY_FEATURES if n in self.features]
-        return np.nansum(X[:, cols], axis=1) > 0
+        return _active(X, self.features)
 
     def reasons(self, X: np.ndarray, top: int = 3) -> list[list[Reason]]:
         """Top reasons per row: features most beyond the fan range, weighted by importance."""
@@ -583,9 +582,13 @@ def train(log_path: str | Path, labels_path: str | Path | None, *, seed: int = 0
         check_trainable(data.y, lab)
         groups = (data.table.components[data.rows] if data.table.components is not None
                   else np.arange(len(data.y)))
+        X_log, y_log = data.table.X[data.rows], data.y
+        # An adversary that did nothing in the log (a collector its ring never fed) looks like
+        # any fan who only browsed: training on it teaches "quiet is suspicious", nothing else.
+        keep = ~((y_log == 1) & ~_active(X_log, F.FEATURES))
         # Linked groups are numbered per log: offset them so two logs never share a group.
-        blocks.append((data.table.X[data.rows], data.y, groups + group_base,
-                       [data.kinds[i] for i in range(len(data.rows))]))
+        blocks.append((X_log[keep], y_log[keep], groups[keep] + group_base,
+                       [data.kinds[i] for i in np.flatnonzero(keep)]))
         group_base += int(groups.max()) + 1 if len(groups) else 0
     X = np.vstack([b[0] for b in blocks])
     y = np.concatenate([b[1] for b in blocks])
@@ -625,6 +628,12 @@ def train(log_path: str | Path, labels_path: str | Path | None, *, seed: int = 0
                      "iterations": int(estimator.n_iter_), "logs": len(pairs)}
     model.model_version = f"hgb-{model.training_hash[:12]}-s{seed}"
     return model
+
+
+def _active(X: np.ndarray, features: list[str]) -> np.ndarray:
+    """Rows that tried to get tickets, or received or moved them (``ACTIVITY_FEATURES``)."""
+    cols = [features.index(n) for n in ACTIVITY_FEATURES if n in features]
+    return np.nansum(X[:, cols], axis=1) > 0
 
 
 def fan_medians(X: np.ndarray, y: np.ndarray) -> np.ndarray:

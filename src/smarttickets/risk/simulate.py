@@ -102,6 +102,9 @@ class Scenario:
     household_gives: float = 0.15
     # Share of fans who enter the lottery for every performance to raise their chances.
     fan_enter_all: float = 0.04
+    # How sold out the first-come sale is: scales every hold's chance there (1 = the standard
+    # odds; 0.1 = nearly every attempt fails, and most rings that try hard get nothing).
+    sale_odds: float = 1.0
 
 
 STANDARD = Scenario(
@@ -171,6 +174,7 @@ HARD = Scenario(
     scalper_accounts=(1, 4),
     household_gives=0.2,
     fan_enter_all=0.06,
+    sale_odds=0.5,
 )
 
 
@@ -220,6 +224,7 @@ def varied(seed: int) -> Scenario:
         scalper_accounts=(1, r.randint(2, 7)),
         household_gives=r.uniform(0.0, 0.4),
         fan_enter_all=r.uniform(0.0, 0.12),
+        sale_odds=r.uniform(0.1, 1.0),
     )
 
 
@@ -924,7 +929,8 @@ class Simulation:
                 if a.frantic:
                     # Sold out in front of them: retry, retry, retry, sometimes in luck.
                     for k in range(r.randint(3, 15)):
-                        got = w.buy(s, perf, w.big_event, qty_of(), hold_success=0.12,
+                        got = w.buy(s, perf, w.big_event, qty_of(),
+                                    hold_success=0.12 * sc.sale_odds,
                                     pay_fail=0.04, gap=a.retry_gap if k else None)
                         bought += got
                         if got:
@@ -933,14 +939,16 @@ class Simulation:
                 if is_bot and a.retries > 1:
                     # A script (or a scalper) keeps trying until something is held.
                     for k in range(r.randint(1, a.retries)):
-                        got = w.buy(s, perf, w.big_event, qty_of(), hold_success=0.2,
+                        got = w.buy(s, perf, w.big_event, qty_of(),
+                                    hold_success=0.2 * sc.sale_odds,
                                     pay_fail=0.08, gap=a.retry_gap if k else None)
                         bought += got
                         if got:
                             break
                     continue
-                bought += w.buy(s, perf, w.big_event, qty_of(), hold_success=0.45 if is_bot
-                                else 0.55, pay_fail=0.08 if is_bot else 0.04)
+                bought += w.buy(s, perf, w.big_event, qty_of(),
+                                hold_success=(0.45 if is_bot else 0.55) * sc.sale_odds,
+                                pay_fail=0.08 if is_bot else 0.04)
 
         # Everyday purchases for other shows.
         extra_buys = (r.choices([0, 1, 2], [65, 28, 7])[0] if not is_bot

@@ -170,3 +170,20 @@ def test_reasons_are_short_sentences_with_numbers(tiny_model_path):
     reasons = trained.reasons(X)[0]
 
     assert "7 accounts share one payment card" in [r.text for r in reasons]
+
+
+@pytest.mark.slow
+def test_adversaries_that_did_nothing_are_left_out_of_training(tiny_log):
+    # given a log in which some labelled adversaries never tried to get or move a ticket
+    data = M.load_dataset(*tiny_log)
+    idle_bad = int(((data.y == 1) & ~M._active(data.table.X[data.rows], M.F.FEATURES)).sum())
+    assert idle_bad > 0
+
+    # when a model is trained on it
+    said = []
+    M.train(*tiny_log, seed=3, max_iter=20, log=said.append)
+
+    # then every labelled account is used except those: they look like any fan who browsed
+    line = next(m for m in said if m.startswith("training on "))
+    used = int(line.split()[2]) + int(line.split()[-1])
+    assert used == len(data.y) - idle_bad

@@ -123,3 +123,5 @@ def test_varied_worlds_draw_the_new_knobs_in_range():
         assert 0.0 <= sc.own_card_rings <= 0.8
         assert sc.scalper_accounts[0] == 1 and 2 <= sc.scalper_accounts[1] <= 7
         assert math.isfinite(sc.household_gives)
+        assert 0.0 <= sc.fan_enter_all <= 0.12
+        assert 0.1 <= sc.sale_odds <= 1.0
