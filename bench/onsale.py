@@ -63,6 +63,9 @@ def server_env(var_dir: Path, *, workers: int, threads: int, port: int,
         "DJANGO_SETTINGS_MODULE": "smarttickets.settings",
         # The risk checkpoint and telemetry are measured apart (--risk on): they are risk's
         # cost, and the shipped model challenges thousands of identical brand-new accounts.
+        # As deployed (docs/deploy.md): background work (graph refreshes after new ties,
+        # emails) is queued for the task worker, not run inside the request.
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         "RISK_GATES_ENABLED": str(risk).lower(),
         "RISK_TELEMETRY_ENABLED": str(risk).lower(),
     })

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
@@ -90,13 +90,36 @@ def _upsert_state(account_id: int, now: datetime, **changes: Any) -> None:
 # Graph rows recomputed right after a new tie (as a task); more neighbours than this are only
 # marked stale and recomputed by their next decision or ``risk refresh-graphs``.
 EAGER_GRAPH_REFRESH = 25
+# An identifier already held by more accounts than this (an address at order time: more than
+# features.IP_LINK_MAX_ACCOUNTS) is a crowd — a carrier or campus address, a common name: it
+# is not a tie in the graph and a newcomer changes the others' rows only in counts that are
+# already large. So its holders are not marked stale one by one — at an
+# on-sale behind a carrier address that was an UPDATE of hundreds of rows, and as many graph
+# walks, for every hold — and their rows catch up at their own next tie, at a decision that
+# finds them stale, or with ``risk refresh-graphs``. The newcomer's own row is refreshed.
+CROWD_ACCOUNTS = 50
+
+
+def _crowd_size(kind: str) -> int:
+    from smarttickets.risk import features
+
+    # An address at order time stops being a tie past a handful of accounts.
+    return features.IP_LINK_MAX_ACCOUNTS if kind == "ipo" else CROWD_ACCOUNTS
 
 
 def _mark_neighbours_stale(idents: list[tuple[str, str]]) -> list[int]:
-    """A new tie changes the graph rows of everyone already on that identifier."""
+    """A new tie changes the graph rows of everyone already on that identifier (crowds
+    excepted, see CROWD_ACCOUNTS). Returns some of them to recompute at once."""
     query = Q()
     for kind, value in idents:
         query |= Q(kind=kind, value=value)
+    crowds = [(row["kind"], row["value"]) for row in RiskLink.objects.filter(query)
+              .values("kind", "value").annotate(n=Count("account_id"))
+              if row["n"] > _crowd_size(row["kind"])]
+    for kind, value in crowds:
+        query &= ~Q(kind=kind, value=value)
+    if len(crowds) == len(idents):
+        return []
     holders = RiskLink.objects.filter(query).values("account_id")
     AccountRiskState.objects.filter(account_id__in=holders).update(
         graph_stale=True, graph_version=F("graph_version") + 1)

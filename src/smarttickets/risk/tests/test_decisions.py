@@ -358,3 +358,36 @@ def test_review_and_block_decisions_open_one_case_per_event_and_keep_it_current(
     assert sorted(opened.values_list("object_id", flat=True)) == sorted(
         str(c.pk) for c in cases.values())
     assert {e.data["outcome"] for e in opened} == {outcome}
+
+
+def test_a_hold_behind_a_crowded_address_does_not_make_the_crowd_stale(monkeypatch):
+    """A carrier or campus address at order time is a crowd, not a tie: a newcomer's hold
+    there refreshes the newcomer's own row only, not one row per fan behind the address."""
+    from smarttickets.risk import services as S
+    from smarttickets.risk.models import AccountRiskState
+
+    queued: list[list[int]] = []
+    monkeypatch.setattr(S, "enqueue_on_commit", lambda task, **kw: queued.append(kw["account_ids"]))
+    crowd = [UserFactory() for _ in range(7)]  # more than features.IP_LINK_MAX_ACCOUNTS
+    for user in crowd:
+        record_event(account=user, type="hold", session="s", ip="198.51.100.7", device="",
+                     ua="UA", now=NOW, fields={"event_id": "1", "performance_id": "11",
+                                               "quantity": 2, "success": True})
+    AccountRiskState.objects.update(graph_stale=False)
+    queued.clear()
+
+    newcomer = UserFactory()
+    record_event(account=newcomer, type="hold", session="s", ip="198.51.100.7", device="",
+                 ua="UA", now=NOW, fields={"event_id": "1", "performance_id": "11",
+                                           "quantity": 2, "success": True})
+
+    assert not AccountRiskState.objects.filter(graph_stale=True).exclude(
+        pk=newcomer.pk).exists()
+    assert queued == [[newcomer.pk]]
+    # A small group behind one address is still a tie: its members are refreshed.
+    small = [UserFactory() for _ in range(2)]
+    for user in small:
+        record_event(account=user, type="hold", session="s", ip="192.0.2.44", device="",
+                     ua="UA", now=NOW, fields={"event_id": "1", "performance_id": "11",
+                                               "quantity": 2, "success": True})
+    assert queued[-1] == sorted(u.pk for u in small)
