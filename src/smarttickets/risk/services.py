@@ -154,15 +154,24 @@ def record_event(*, account: User | None, type: str, session: str, ip: str,
         errors["source_key"] = _("A source key is at most 100 characters.")
     if errors:
         raise InvalidInput(_("The risk event is not valid."), fields=errors)
-    if source_key:
-        existing = RiskEvent.objects.filter(source_key=source_key).first()
-        if existing is not None:
-            return existing
-    event = RiskEvent.objects.create(
+    event = RiskEvent(
         ts=now, type=type, account=account, session=session, ip=ip, device=device or "",
         ua=(ua or "")[:512], data=clean,
         quantity=clean.get("quantity") if type == "order" else None, source_key=source_key,
     )
+    if not source_key:
+        event.save(force_insert=True)
+    else:
+        # The unique source key decides, not a look-up first: nearly every source is new
+        # (a hold, an order), and the look-up was a query per event.
+        try:
+            with transaction.atomic():
+                event.save(force_insert=True)
+        except IntegrityError:
+            existing = RiskEvent.objects.filter(source_key=source_key).first()
+            if existing is None:
+                raise
+            return existing
     if event.account_id is None:
         return event
     candidates = {(a, k, v[:128]) for a, k, v in _links_for(event)}

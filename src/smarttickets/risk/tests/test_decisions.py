@@ -391,3 +391,21 @@ def test_a_hold_behind_a_crowded_address_does_not_make_the_crowd_stale(monkeypat
                      ua="UA", now=NOW, fields={"event_id": "1", "performance_id": "11",
                                                "quantity": 2, "success": True})
     assert queued[-1] == sorted(u.pk for u in small)
+
+
+def test_an_event_from_the_same_source_is_recorded_once():
+    from smarttickets.risk.models import AccountRiskState
+
+    user = UserFactory()
+    fields = {"event_id": "1", "performance_id": "11", "quantity": 2, "success": True}
+    first = record_event(account=user, type="hold", session="s", ip="203.0.113.9",
+                         device="d", ua="UA", now=NOW, fields=fields, source_key="hold:77")
+    again = record_event(account=user, type="hold", session="s", ip="203.0.113.9",
+                         device="d", ua="UA", now=NOW + timedelta(seconds=1), fields=fields,
+                         source_key="hold:77")
+    other = record_event(account=user, type="hold", session="s", ip="203.0.113.9",
+                         device="d", ua="UA", now=NOW, fields=fields, source_key="hold:78")
+
+    assert again.pk == first.pk and other.pk != first.pk
+    assert RiskEvent.objects.filter(source_key="hold:77").count() == 1
+    assert AccountRiskState.objects.get(pk=user.pk).events == 2
