@@ -36,7 +36,7 @@ import os
 import re
 import threading
 import time
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 from typing import Any
 
 from django.conf import settings
@@ -254,14 +254,7 @@ class Reader:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self._queue.get()]
-            while batch[-1] is not None:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except Empty:
-                    break
-            stopping = batch[-1] is None
-            batch = [item for item in batch if item is not None]
+            batch, stopping = groupcommit.take_batch(self._queue)
             if time.monotonic() >= self._housekeeping_due:
                 close_old_connections()  # CONN_MAX_AGE and health checks, once a second
                 self._housekeeping_due = time.monotonic() + 1.0

@@ -71,6 +71,21 @@ class Reply:
         return self._value
 
 
+def take_batch(queue: SimpleQueue, limit: int | None = None) -> tuple[list, bool]:
+    """For a batching thread: wait for one item, then take whatever else is queued (up to
+    ``limit``). Returns (items, stopping); a ``None`` item asks the thread to stop after
+    these items."""
+    batch = [queue.get()]
+    while batch[-1] is not None and (limit is None or len(batch) < limit):
+        try:
+            batch.append(queue.get_nowait())
+        except Empty:
+            break
+    if batch[-1] is None:
+        return batch[:-1], True
+    return batch, False
+
+
 def enabled() -> bool:
     value = getattr(settings, "BOOKING_GROUP_COMMIT", None)
     if value is None:
@@ -129,21 +144,14 @@ class Counting:
         self.thread.start()
 
     def _loop(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while batch[-1] is not None:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except Empty:
-                    break
-            stopping = batch[-1] is None
+        stopping = False
+        while not stopping:
+            batch, stopping = take_batch(self.queue)
             by_run: dict[int, list] = defaultdict(list)
-            for item in batch[:-1] if stopping else batch:
+            for item in batch:
                 by_run[id(item[1])].append(item)
             for items in by_run.values():
                 self._send(items)
-            if stopping:
-                return
 
     @staticmethod
     def _send(items: list) -> None:
@@ -195,17 +203,7 @@ class GroupCommitter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch = []
-            item = self.queue.get()
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= self.max_batch:
-                    break
-                try:
-                    item = self.queue.get_nowait()
-                except Empty:
-                    break
-            stopping = item is None
+            batch, stopping = take_batch(self.queue, self.max_batch)
             try:
                 self._housekeeping()
                 if batch:

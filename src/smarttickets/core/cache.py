@@ -17,21 +17,16 @@ from django.core.cache.backends import redis as django_redis
 class ReusingRedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
+        self._clients: dict[int, object] = {}  # by id of the pool (pools live as long)
         self._lock = threading.Lock()
 
     def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
         if client is None:
             with self._lock:
-                client = self._clients.get(index)
-                if client is None:
-                    if index not in self._pools:  # as Django's _get_connection_pool, by index
-                        self._pools[index] = self._pool_class.from_url(
-                            self._servers[index], **self._pool_options)
-                    client = self._client(connection_pool=self._pools[index])
-                    self._clients[index] = client
+                client = self._clients.setdefault(id(pool),
+                                                  self._client(connection_pool=pool))
         return client
 
 

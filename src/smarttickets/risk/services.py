@@ -29,7 +29,7 @@ from smarttickets.core.exceptions import (
 )
 from smarttickets.core.models import AuditEntry
 from smarttickets.core.tasks import enqueue_on_commit
-from smarttickets.risk import logio
+from smarttickets.risk import features, logio
 from smarttickets.risk.models import (
     AccountRiskState,
     Appeal,
@@ -101,8 +101,6 @@ CROWD_ACCOUNTS = 50
 
 
 def _crowd_size(kind: str) -> int:
-    from smarttickets.risk import features
-
     # An address at order time stops being a tie past a handful of accounts.
     return features.IP_LINK_MAX_ACCOUNTS if kind == "ipo" else CROWD_ACCOUNTS
 

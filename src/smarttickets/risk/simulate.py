@@ -926,22 +926,15 @@ class Simulation:
                 perf = r.choice(w.big_perfs)
                 s.step("page_view", path=f"/events/{w.big_event}/{perf}", event_id=w.big_event)
                 s.t += r.lognormvariate(math.log(a.reaction_s[0]), a.reaction_s[1])
-                if a.frantic:
-                    # Sold out in front of them: retry, retry, retry, sometimes in luck.
-                    for k in range(r.randint(3, 15)):
+                if a.frantic or (is_bot and a.retries > 1):
+                    # Sold out in front of them: a frantic fan retries, retries, sometimes in
+                    # luck; a script (or a scalper) keeps trying until something is held.
+                    tries, odds, pay_fail = ((r.randint(3, 15), 0.12, 0.04) if a.frantic
+                                             else (r.randint(1, a.retries), 0.2, 0.08))
+                    for k in range(tries):
                         got = w.buy(s, perf, w.big_event, qty_of(),
-                                    hold_success=0.12 * sc.sale_odds,
-                                    pay_fail=0.04, gap=a.retry_gap if k else None)
-                        bought += got
-                        if got:
-                            break
-                    continue
-                if is_bot and a.retries > 1:
-                    # A script (or a scalper) keeps trying until something is held.
-                    for k in range(r.randint(1, a.retries)):
-                        got = w.buy(s, perf, w.big_event, qty_of(),
-                                    hold_success=0.2 * sc.sale_odds,
-                                    pay_fail=0.08, gap=a.retry_gap if k else None)
+                                    hold_success=odds * sc.sale_odds,
+                                    pay_fail=pay_fail, gap=a.retry_gap if k else None)
                         bought += got
                         if got:
                             break

@@ -297,15 +297,21 @@ def test_ip_velocity_limit_resets_in_the_next_window():
     assert Hold.objects.count() == 2
 
 
-def test_entitlement_reserves_units_and_is_consumed_by_a_lottery_hold():
+def lottery_winner(*, hours: int):
+    """A lottery performance (capacity 5) and a winner entitled to 3 places for ``hours``."""
     performance, zone = ga_performance(capacity=5)
     Performance.objects.filter(pk=performance.pk).update(sale_mode="lottery")
     performance.refresh_from_db()
     winner = buyer()
     now = timezone.now()
     ent = services.grant_entitlement(user=winner, performance=performance, zone=zone,
-                                     quantity=3, expires_at=now + timedelta(hours=1),
+                                     quantity=3, expires_at=now + timedelta(hours=hours),
                                      source="lottery:1", now=now)
+    return performance, zone, winner, ent, now
+
+
+def test_entitlement_reserves_units_and_is_consumed_by_a_lottery_hold():
+    performance, zone, _winner, ent, now = lottery_winner(hours=1)
     assert taken(performance, zone) == 3
 
     hold = services.consume_entitlement(entitlement=ent, now=now,
@@ -345,14 +351,7 @@ def test_entitlement_cannot_exceed_capacity():
 
 def test_a_winners_hold_that_ends_early_reopens_the_entitlement_with_its_units_reserved():
     # given a lottery winner who held 2 of their 3 places, then let the hold run out
-    performance, zone = ga_performance(capacity=5)
-    Performance.objects.filter(pk=performance.pk).update(sale_mode="lottery")
-    performance.refresh_from_db()
-    winner = buyer()
-    now = timezone.now()
-    ent = services.grant_entitlement(user=winner, performance=performance, zone=zone,
-                                     quantity=3, expires_at=now + timedelta(hours=2),
-                                     source="lottery:1", now=now)
+    performance, zone, winner, ent, now = lottery_winner(hours=2)
     hold = services.consume_entitlement(entitlement=ent, now=now,
                                         selection=services.Selection(zone_id=zone.pk,
                                                                      quantity=2))
