@@ -22,13 +22,14 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import TimeoutError as FutureTimeout
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from smarttickets.core.batching import Reply, take_batch
 from smarttickets.core.exceptions import Busy, DomainError
 from smarttickets.core.locking import retry_on_contention
 
@@ -36,54 +37,6 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _committer: GroupCommitter | None = None
 _counter: Counting | None = None
-
-
-class Reply:
-    """A one-shot answer from a batching thread to the request thread waiting for it: the
-    part of ``concurrent.futures.Future`` used here, on one lock. A Future's Condition (a new
-    lock per wait, a waiter list, notify_all) was a tenth of a worker's interpreter time in
-    an on-sale storm, where every request waits for two or three of them."""
-
-    __slots__ = ("_error", "_lock", "_value")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()  # held until the answer is set
-        self._value = self._error = None
-
-    def done(self) -> bool:
-        return not self._lock.locked()
-
-    def set_result(self, value) -> None:
-        self._value = value
-        self._lock.release()
-
-    def set_exception(self, error: BaseException) -> None:
-        self._error = error
-        self._lock.release()
-
-    def result(self, timeout: float | None = None):
-        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise FutureTimeout
-        self._lock.release()  # stays answered: a second result() returns at once
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def take_batch(queue: SimpleQueue, limit: int | None = None) -> tuple[list, bool]:
-    """For a batching thread: wait for one item, then take whatever else is queued (up to
-    ``limit``). Returns (items, stopping); a ``None`` item asks the thread to stop after
-    these items."""
-    batch = [queue.get()]
-    while batch[-1] is not None and (limit is None or len(batch) < limit):
-        try:
-            batch.append(queue.get_nowait())
-        except Empty:
-            break
-    if batch[-1] is None:
-        return batch[:-1], True
-    return batch, False
 
 
 def enabled() -> bool:
