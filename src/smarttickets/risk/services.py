@@ -7,18 +7,20 @@ import ipaddress
 import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from smarttickets.accounts.models import User
+from smarttickets.core import bulk
 from smarttickets.core.audit import log_action, mask
 from smarttickets.core.exceptions import (
     Conflict,
@@ -50,8 +52,10 @@ def retention_days() -> int:
     return int(getattr(settings, "RISK_EVENT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
 
 
-def _links_for(event: RiskEvent) -> list[tuple[int, str, str]]:
-    """The identifiers an event ties to accounts (mirrors features.FeatureBuilder.links)."""
+def _links_for(event: RiskEvent, accounts: set[int] | None = None) -> list[tuple[int, str, str]]:
+    """The identifiers an event ties to accounts (mirrors features.FeatureBuilder.links).
+
+    ``accounts``: which transfer recipients are accounts, when the caller already looked."""
     if event.account_id is None:
         return []
     data = event.data
@@ -70,9 +74,17 @@ def _links_for(event: RiskEvent) -> list[tuple[int, str, str]]:
     if event.type == "ticket_transfer":
         to = data["to_account"]
         out.append((event.account_id, "xfer", to))
-        if to.isdigit() and User.objects.filter(pk=int(to)).exists():
+        if _is_account(to, accounts):
             out.append((int(to), "xfer", to))
     return out
+
+
+def _is_account(to: str, accounts: set[int] | None) -> bool:
+    if not to.isdigit():
+        return False
+    if accounts is None:
+        return User.objects.filter(pk=int(to)).exists()
+    return int(to) in accounts
 
 
 def _upsert_state(account_id: int, now: datetime, **changes: Any) -> None:
@@ -105,36 +117,11 @@ def _crowd_size(kind: str) -> int:
     return features.IP_LINK_MAX_ACCOUNTS if kind == "ipo" else CROWD_ACCOUNTS
 
 
-def _mark_neighbours_stale(idents: list[tuple[str, str]]) -> list[int]:
-    """A new tie changes the graph rows of everyone already on that identifier (crowds
-    excepted, see CROWD_ACCOUNTS). Returns some of them to recompute at once."""
-    query = Q()
-    for kind, value in idents:
-        query |= Q(kind=kind, value=value)
-    crowds = [(row["kind"], row["value"]) for row in RiskLink.objects.filter(query)
-              .values("kind", "value").annotate(n=Count("account_id"))
-              if row["n"] > _crowd_size(row["kind"])]
-    for kind, value in crowds:
-        query &= ~Q(kind=kind, value=value)
-    if len(crowds) == len(idents):
-        return []
-    holders = RiskLink.objects.filter(query).values("account_id")
-    AccountRiskState.objects.filter(account_id__in=holders).update(
-        graph_stale=True, graph_version=F("graph_version") + 1)
-    return list(RiskLink.objects.filter(query).order_by().values_list("account_id", flat=True)
-                .distinct()[:EAGER_GRAPH_REFRESH])
-
-
-@transaction.atomic
-def record_event(*, account: User | None, type: str, session: str, ip: str,
-                 device: str | None, ua: str, now: datetime,
-                 fields: dict[str, Any] | None = None, source_key: str = "") -> RiskEvent:
-    """Store one telemetry event after checking it against the behaviour-log spec.
-
-    Also keeps the account's live aggregates (``AccountRiskState``) and identifier links up to
-    date. With a ``source_key`` the call is idempotent: the event already recorded from that
-    source is returned. Telemetry is itself an append-only log, so it writes no audit entry.
-    """
+def prepare_event(*, account: User | None, type: str, session: str, ip: str,
+                  device: str | None, ua: str, now: datetime,
+                  fields: dict[str, Any] | None = None, source_key: str = "") -> RiskEvent:
+    """Check an event against the behaviour-log spec; returns it unsaved (``record_events``
+    stores it). Raises InvalidInput."""
     errors: dict[str, str] = {}
     clean, field_errors = logio.check_fields(type, fields or {})
     errors.update(field_errors)
@@ -152,57 +139,255 @@ def record_event(*, account: User | None, type: str, session: str, ip: str,
         errors["source_key"] = _("A source key is at most 100 characters.")
     if errors:
         raise InvalidInput(_("The risk event is not valid."), fields=errors)
-    event = RiskEvent(
+    return RiskEvent(
         ts=now, type=type, account=account, session=session, ip=ip, device=device or "",
         ua=(ua or "")[:512], data=clean,
         quantity=clean.get("quantity") if type == "order" else None, source_key=source_key,
     )
-    if not source_key:
-        event.save(force_insert=True)
-    else:
-        # The unique source key decides, not a look-up first: nearly every source is new
-        # (a hold, an order), and the look-up was a query per event.
-        try:
-            with transaction.atomic():
-                event.save(force_insert=True)
-        except IntegrityError:
-            existing = RiskEvent.objects.filter(source_key=source_key).first()
-            if existing is None:
-                raise
-            return existing
-    if event.account_id is None:
-        return event
-    candidates = {(a, k, v[:128]) for a, k, v in _links_for(event)}
-    match = Q()
-    for a, k, v in candidates:
-        match |= Q(account_id=a, kind=k, value=v)
-    known = set(RiskLink.objects.filter(match).values_list("account_id", "kind", "value"))
-    new = candidates - known
-    if new:
-        RiskLink.objects.bulk_create([RiskLink(account_id=a, kind=k, value=v, first_seen=now)
-                                      for a, k, v in sorted(new)], ignore_conflicts=True)
-    ties = sorted({(k, v) for _a, k, v in new if k != "ip"})
-    changes: dict[str, Any] = {"events": F("events") + 1, "last_event_at": now}
-    if type == "order":
-        changes["tickets"] = F("tickets") + (clean.get("quantity") or 0)
-    affected: set[int] = set()
-    if ties:
-        affected.update(_mark_neighbours_stale(ties))
-        changes.update(graph_stale=True, graph_version=F("graph_version") + 1)
-        affected.add(event.account_id)
-    _upsert_state(event.account_id, now, **changes)
-    if type == "ticket_transfer":
-        to = clean["to_account"]
-        if to.isdigit() and User.objects.filter(pk=int(to)).exists():
-            _upsert_state(int(to), now, transfers_in=F("transfers_in") + 1, graph_stale=True,
-                          graph_version=F("graph_version") + 1)
-            affected.add(int(to))
-    if affected:
-        from smarttickets.risk.tasks import refresh_graph_rows
 
-        ids = sorted(affected)[:EAGER_GRAPH_REFRESH]
-        enqueue_on_commit(refresh_graph_rows, account_ids=ids)
-    return event
+
+@transaction.atomic
+def record_event(*, account: User | None, type: str, session: str, ip: str,
+                 device: str | None, ua: str, now: datetime,
+                 fields: dict[str, Any] | None = None, source_key: str = "") -> RiskEvent:
+    """Store one telemetry event after checking it against the behaviour-log spec.
+
+    Also keeps the account's live aggregates (``AccountRiskState``) and identifier links up to
+    date. With a ``source_key`` the call is idempotent: the event already recorded from that
+    source is returned. Telemetry is itself an append-only log, so it writes no audit entry.
+    It is ``record_events`` for one event.
+    """
+    event = prepare_event(account=account, type=type, session=session, ip=ip, device=device,
+                          ua=ua, now=now, fields=fields, source_key=source_key)
+    result = record_events([event])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+class _Delta:
+    """What a batch adds to one account's risk state."""
+
+    __slots__ = ("events", "last_event_at", "tickets", "transfers_in", "version")
+
+    def __init__(self) -> None:
+        self.events = self.tickets = self.transfers_in = self.version = 0
+        self.last_event_at: datetime | None = None
+
+
+def record_events(events: list[RiskEvent], *,
+                  enqueue: Callable[[list[int]], None] | None = None,
+                  ) -> list[RiskEvent | Exception]:
+    """Store prepared events (``prepare_event``) with exactly the effects of recording them
+    one by one in list order — the same rows, links, counters, stale marks and graph-refresh
+    tasks — but with a few statements for the whole batch. Returns, per event, the stored
+    event (for a source key already recorded, in the table or earlier in the list: that
+    event) or the error that kept it out. Run inside a transaction (the caller's).
+
+    ``enqueue(account_ids)`` queues a graph refresh; by default on commit of that transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_events runs inside a transaction")
+    results: list[RiskEvent | Exception | None] = [None] * len(events)
+    first_of: dict[str, int] = {}
+    writes = []
+    for i, event in enumerate(events):
+        if not event.source_key or first_of.setdefault(event.source_key, i) == i:
+            writes.append(i)
+    # 1. The events: the unique source key decides (ON CONFLICT DO NOTHING), no look-up first.
+    inserted = bulk.insert_new([events[i] for i in writes], key=("source_key",))
+    taken = [events[i].source_key for i, ok in zip(writes, inserted, strict=True) if not ok]
+    stored = ({e.source_key: e for e in RiskEvent.objects.filter(source_key__in=taken)}
+              if taken else {})
+    fresh = []
+    for i, ok in zip(writes, inserted, strict=True):
+        if ok:
+            results[i] = events[i]
+            fresh.append(events[i])
+        else:
+            results[i] = stored.get(events[i].source_key) or IntegrityError(
+                f"risk event {events[i].source_key!r} conflicts but was not found")
+    for i, event in enumerate(events):
+        if results[i] is None:  # the same source earlier in the batch
+            results[i] = results[first_of[event.source_key]]
+    _apply_effects([e for e in fresh if e.account_id is not None], enqueue)
+    return results  # type: ignore[return-value]
+
+
+def _apply_effects(events: list[RiskEvent],
+                   enqueue: Callable[[list[int]], None] | None) -> None:
+    """Links, stale marks, state counters and refresh tasks of stored events, as if each had
+    been recorded alone, in order: an event sees the links and state rows the earlier ones
+    made (a tie to an account first seen earlier in the batch marks it; a crowd is counted
+    with the batch's newcomers up to that event)."""
+    if not events:
+        return
+    targets = {int(e.data["to_account"]) for e in events
+               if e.type == "ticket_transfer" and e.data["to_account"].isdigit()}
+    accounts = (set(User.objects.filter(pk__in=targets).values_list("pk", flat=True))
+                if targets else set())
+    candidates = [{(a, k, v[:128]) for a, k, v in _links_for(e, accounts)} for e in events]
+    first_seen: dict[tuple[int, str, str], datetime] = {}
+    for event, links in zip(events, candidates, strict=True):
+        for link in links:
+            first_seen.setdefault(link, event.ts)
+    created = _insert_links(first_seen)
+    # Each link the batch created is new to the first event that names it.
+    owner: dict[tuple[int, str, str], int] = {}
+    ties_of: list[list[tuple[str, str]]] = []
+    added: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for i, links in enumerate(candidates):
+        new = {link for link in links if link in created and owner.setdefault(link, i) == i}
+        for a, k, v in new:
+            added[k, v].append((i, a))
+        ties_of.append(sorted({(k, v) for _a, k, v in new if k != "ip"}))
+    before = _holders_before(sorted({t for ties in ties_of for t in ties}), added)
+
+    upserted: set[int] = set()  # state rows the batch has created or changed by now
+    marks_if_stored: Counter[int] = Counter()  # marks on rows that exist only if stored before
+    deltas: dict[int, _Delta] = defaultdict(_Delta)
+    refresh: list[list[int]] = []
+    for i, event in enumerate(events):
+        marked: set[int] = set()
+        for tie in ties_of[i]:
+            holders = before[tie]
+            if holders is None:
+                continue  # a crowd before the batch: a crowd for all of it
+            holders = holders | {a for j, a in added[tie] if j <= i}
+            if len(holders) <= _crowd_size(tie[0]):
+                marked |= holders
+        for account_id in marked:
+            if account_id in upserted:
+                deltas[account_id].version += 1
+            else:
+                marks_if_stored[account_id] += 1
+        affected: set[int] = set()
+        own = deltas[event.account_id]
+        own.events += 1
+        own.last_event_at = event.ts
+        if event.type == "order":
+            own.tickets += event.data.get("quantity") or 0
+        if ties_of[i]:
+            affected.update(sorted(marked)[:EAGER_GRAPH_REFRESH])
+            own.version += 1
+            affected.add(event.account_id)
+        upserted.add(event.account_id)
+        if event.type == "ticket_transfer" and _is_account(event.data["to_account"], accounts):
+            to = int(event.data["to_account"])
+            deltas[to].transfers_in += 1
+            deltas[to].version += 1
+            upserted.add(to)
+            affected.add(to)
+        if affected:
+            refresh.append(sorted(affected)[:EAGER_GRAPH_REFRESH])
+    _store_state(marks_if_stored, deltas)
+    for ids in refresh:
+        if enqueue is not None:
+            enqueue(ids)
+        else:
+            from smarttickets.risk.tasks import refresh_graph_rows
+
+            enqueue_on_commit(refresh_graph_rows, account_ids=ids)
+
+
+def _insert_links(first_seen: dict[tuple[int, str, str], datetime]) -> set[tuple[int, str, str]]:
+    """Insert the links no row holds yet; returns those this call inserted."""
+    links = [RiskLink(account_id=a, kind=k, value=v, first_seen=first_seen[a, k, v])
+             for a, k, v in sorted(first_seen)]
+    if connection.vendor != "postgresql":
+        # One writer at a time: a look-up, then the rows it did not find.
+        match = Q()
+        for a, k, v in first_seen:
+            match |= Q(account_id=a, kind=k, value=v)
+        known = set(RiskLink.objects.filter(match).values_list("account_id", "kind", "value"))
+        links = [link for link in links if (link.account_id, link.kind, link.value) not in known]
+        RiskLink.objects.bulk_create(links, ignore_conflicts=True)
+        return {(link.account_id, link.kind, link.value) for link in links}
+    inserted = bulk.insert_new(links, key=("account", "kind", "value"))
+    return {(link.account_id, link.kind, link.value)
+            for link, ok in zip(links, inserted, strict=True) if ok}
+
+
+def _holders_before(ties: list[tuple[str, str]],
+                    added: dict[tuple[str, str], list[tuple[int, int]]],
+                    ) -> dict[tuple[str, str], set[int] | None]:
+    """Per tie, the accounts that held it before the batch, or None when they were already a
+    crowd (then only how many matters, and at most crowd size + newcomers + 1 rows are read)."""
+    if not ties:
+        return {}
+    limits = {t: _crowd_size(t[0]) + len(added[t]) for t in ties}
+    if connection.vendor == "postgresql":
+        table, (account, kind, value) = quoted(RiskLink, "account", "kind", "value")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT t.kind, t.value, h.ids "  # noqa: S608 - names from metadata
+                f"FROM jsonb_to_recordset(%s::jsonb) AS t(kind text, value text, lim int) "
+                f"CROSS JOIN LATERAL (SELECT array_agg(s.a) AS ids FROM (SELECT l.{account} "
+                f"AS a FROM {table} l WHERE l.{kind} = t.kind AND l.{value} = t.value "
+                f"LIMIT t.lim + 1) s) h",
+                [json.dumps([{"kind": k, "value": v, "lim": limits[k, v]} for k, v in ties])])
+            found = {(k, v): ids or [] for k, v, ids in cursor.fetchall()}
+    else:
+        found = {(k, v): list(RiskLink.objects.filter(kind=k, value=v)
+                              .values_list("account_id", flat=True)[:limits[k, v] + 1])
+                 for k, v in ties}
+    out: dict[tuple[str, str], set[int] | None] = {}
+    for tie in ties:
+        ids = found.get(tie, [])
+        out[tie] = (None if len(ids) > limits[tie]
+                    else set(ids) - {a for _i, a in added[tie]})
+    return out
+
+
+def _store_state(marks_if_stored: Counter[int], deltas: dict[int, _Delta]) -> None:
+    """Apply a batch's changes to the accounts' risk state: the stale marks on rows that
+    existed before it (an UPDATE: a row that did not exist is not created by a mark), then
+    the counters, creating rows on first use (one upsert)."""
+    if connection.vendor != "postgresql":
+        for account_id, n in sorted(marks_if_stored.items()):
+            AccountRiskState.objects.filter(account_id=account_id).update(
+                graph_stale=True, graph_version=F("graph_version") + n)
+        for account_id, d in sorted(deltas.items()):
+            changes: dict[str, Any] = {}
+            if d.events:
+                changes.update(events=F("events") + d.events, last_event_at=d.last_event_at)
+            if d.tickets:
+                changes["tickets"] = F("tickets") + d.tickets
+            if d.transfers_in:
+                changes["transfers_in"] = F("transfers_in") + d.transfers_in
+            if d.version:
+                changes.update(graph_stale=True, graph_version=F("graph_version") + d.version)
+            _upsert_state(account_id, d.last_event_at, **changes)
+        return
+    table, (pk, stale, version, events, tickets, transfers, last) = quoted(
+        AccountRiskState, "account", "graph_stale", "graph_version", "events", "tickets",
+        "transfers_in", "last_event_at")
+    if marks_if_stored:
+        with connection.cursor() as cursor:
+            # Rows locked in key order, as the upsert below takes them: two processes'
+            # batches wait for each other rather than deadlock.
+            cursor.execute(
+                f"WITH d AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS d(a bigint, n int)), "  # noqa: S608
+                f"locked AS (SELECT s.{pk} FROM {table} s JOIN d ON s.{pk} = d.a "
+                f"ORDER BY s.{pk} FOR UPDATE OF s) "
+                f"UPDATE {table} SET {stale} = true, {version} = {table}.{version} + d.n "
+                f"FROM d WHERE {table}.{pk} = d.a AND {table}.{pk} IN (SELECT * FROM locked)",
+                [json.dumps([{"a": a, "n": n} for a, n in sorted(marks_if_stored.items())])])
+    rows = [AccountRiskState(account_id=a, events=d.events, tickets=d.tickets,
+                             transfers_in=d.transfers_in, last_event_at=d.last_event_at,
+                             graph_version=d.version)
+            for a, d in sorted(deltas.items())]
+    # A new row is the model's defaults plus the batch's counts (graph_stale's default is
+    # true); a stored one adds them, and a batch that bumped the version marks it stale.
+    done = bulk.upsert(rows, update=(
+        f"{events} = {table}.{events} + EXCLUDED.{events}, "
+        f"{tickets} = {table}.{tickets} + EXCLUDED.{tickets}, "
+        f"{transfers} = {table}.{transfers} + EXCLUDED.{transfers}, "
+        f"{last} = COALESCE(EXCLUDED.{last}, {table}.{last}), "
+        f"{stale} = {table}.{stale} OR EXCLUDED.{version} > 0, "
+        f"{version} = {table}.{version} + EXCLUDED.{version}"))
+    if not done:
+        raise RuntimeError("the risk state rows could not be sent in one statement")
 
 
 def record_event_safely(**kwargs: Any) -> RiskEvent | None:

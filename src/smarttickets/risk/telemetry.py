@@ -9,15 +9,25 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import logging
+import os
 import secrets
+import threading
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from queue import SimpleQueue
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.db import close_old_connections, connection, transaction
 from django.http import HttpRequest
 
 from smarttickets.core import clock, net
-from smarttickets.risk.services import record_event_safely
+from smarttickets.core.batching import Reply, take_batch
+from smarttickets.risk.services import prepare_event, record_event_safely, record_events
+
+logger = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "st_device"
 DEVICE_SALT = "smarttickets.risk.device"
@@ -95,11 +105,178 @@ def enabled() -> bool:
 
 def record(request: HttpRequest, account, type: str, fields: dict[str, Any],
            source_key: str = ""):
-    """Record one event from a request; never raises."""
+    """Record one event from a request; never raises. Through the process's batch writer
+    where it is on (see ``Writer``), else in this thread."""
     if not enabled() or account is None or not getattr(account, "pk", None):
         return None
-    return record_event_safely(account=account, type=type, now=clock.now(), fields=fields,
-                               source_key=source_key, **context_of(request))
+    kwargs = {"account": account, "type": type, "now": clock.now(), "fields": fields,
+              "source_key": source_key, **context_of(request)}
+    if batching() and not connection.in_atomic_block:
+        return record_batched(**kwargs)
+    return record_event_safely(**kwargs)
+
+
+# --- the batch writer ----------------------------------------------------------------------
+#
+# At an on-sale every hold request records a "hold" event, and writing one through the ORM
+# (a savepoint, the event, a link look-up, the links, the state row) cost more of a worker's
+# interpreter than the rest of the hold. One thread per server process writes the events that
+# request threads queue, a whole batch with one statement per table (services.record_events,
+# the same function ``record_event`` runs for one event: one implementation of what an event
+# changes). Like the hold group commit, a batch is whatever queued while the previous one was
+# being written (no timer), and the request waits until its batch has committed: nothing is
+# postponed past the answer, so a stopped server loses no event of an answered request, and a
+# writer that cannot keep up slows the requests rather than falling behind.
+
+_writer_lock = threading.Lock()
+_writer: Writer | None = None
+
+
+def batching() -> bool:
+    """``RISK_TELEMETRY_BATCH``; by default on with PostgreSQL outside tests."""
+    value = getattr(settings, "RISK_TELEMETRY_BATCH", None)
+    if value is None:
+        return connection.vendor == "postgresql" and not getattr(settings, "TESTING", False)
+    return bool(value)
+
+
+def record_batched(**kwargs: Any):
+    """``record_event_safely`` through the process's writer: checked here, written there,
+    answered once its batch has committed. Never raises; returns the event or None."""
+    try:
+        event = prepare_event(**kwargs)
+        result = _get_writer().submit(event).result(
+            timeout=float(getattr(settings, "RISK_TELEMETRY_BATCH_WAIT", 20)))
+    except FutureTimeout:
+        logger.warning("risk telemetry: no answer from the writer for %s of account %s (it may "
+                       "still be written)", kwargs.get("type"),
+                       getattr(kwargs.get("account"), "pk", None))
+        return None
+    except Exception:
+        logger.warning("risk telemetry dropped: %s for account %s", kwargs.get("type"),
+                       getattr(kwargs.get("account"), "pk", None), exc_info=True)
+        return None
+    if isinstance(result, Exception):
+        logger.warning("risk telemetry dropped: %s for account %s", kwargs.get("type"),
+                       getattr(kwargs.get("account"), "pk", None), exc_info=result)
+        return None
+    return result
+
+
+def stop_writer(timeout: float = 10.0) -> None:
+    """Write what is queued, close the thread's database connection and end the thread."""
+    global _writer
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None and writer.thread.is_alive() and writer.pid == os.getpid():
+        writer.queue.put(None)
+        writer.thread.join(timeout)
+
+
+def _get_writer() -> Writer:
+    global _writer
+    with _writer_lock:
+        # A forked child inherits the object but not the thread: start its own.
+        if _writer is None or _writer.pid != os.getpid() or not _writer.thread.is_alive():
+            _writer = Writer(max_batch=int(getattr(settings, "RISK_TELEMETRY_BATCH_MAX", 256)))
+        return _writer
+
+
+class Writer:
+    """One thread per process writing queued telemetry events in batches."""
+
+    def __init__(self, *, max_batch: int) -> None:
+        self.max_batch = max(1, max_batch)
+        self.queue: SimpleQueue = SimpleQueue()
+        self.pid = os.getpid()
+        self.batches = 0
+        self.events = 0
+        self._housekeeping_due = 0.0
+        self.thread = threading.Thread(target=self._run, name="risk-telemetry", daemon=True)
+        self.thread.start()
+
+    def submit(self, event) -> Reply:
+        reply = Reply()
+        self.queue.put((event, reply))
+        return reply
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = take_batch(self.queue, self.max_batch)
+            if not batch:
+                continue
+            try:
+                self.write(batch)
+            except BaseException as exc:  # never leave a request waiting for nothing
+                logger.exception("risk telemetry writer failed")
+                for _event, reply in batch:
+                    if not reply.done():
+                        reply.set_exception(exc)
+                self._housekeeping(now=True)
+        connection.close()
+
+    def _housekeeping(self, *, now: bool = False) -> None:
+        # CONN_MAX_AGE and the health check, as around a request, at most once a second.
+        if now or time.monotonic() >= self._housekeeping_due:
+            close_old_connections()
+            self._housekeeping_due = time.monotonic() + 1.0
+
+    def write(self, batch: list[tuple[Any, Reply]]) -> None:
+        self._housekeeping()
+        self.batches += 1
+        self.events += len(batch)
+        events = [event for event, _reply in batch]
+        refresh: list[list[int]] = []
+        try:
+            with transaction.atomic():
+                results = record_events(events, enqueue=refresh.append)
+        except Exception:
+            # The batch's transaction failed as a whole (a deadlock, a lost connection):
+            # each event gets its own, so one cannot sink the others.
+            logger.warning("risk telemetry batch of %d events failed; writing them one by "
+                           "one", len(events), exc_info=True)
+            self._housekeeping(now=True)
+            refresh.clear()
+            results = [self._alone(event, refresh) for event in events]
+        _enqueue_refreshes(refresh)
+        for (_event, reply), result in zip(batch, results, strict=True):
+            reply.set_result(result)
+
+    @staticmethod
+    def _alone(event, refresh: list[list[int]]):
+        _unsaved(event)
+        mine: list[list[int]] = []
+        try:
+            with transaction.atomic():
+                result = record_events([event], enqueue=mine.append)[0]
+        except Exception as exc:
+            logger.warning("risk telemetry event failed", exc_info=True)
+            return exc
+        refresh.extend(mine)
+        return result
+
+
+def _unsaved(event) -> None:
+    """An event whose transaction rolled back is new again."""
+    event.pk = None
+    event._state.adding = True
+
+
+def _enqueue_refreshes(refresh: list[list[int]]) -> None:
+    """The batch's graph-refresh tasks (one per tying event, as ``record_event`` queues them),
+    after its commit, in one transaction of their own."""
+    if not refresh:
+        return
+    from smarttickets.risk.tasks import refresh_graph_rows
+
+    try:
+        with transaction.atomic():
+            for ids in refresh:
+                refresh_graph_rows.enqueue(account_ids=ids)
+    except Exception:
+        logger.warning("risk telemetry: %d graph refresh tasks not queued", len(refresh),
+                       exc_info=True)
 
 
 def parse_timings(raw: str | None) -> dict[str, int | None]:
