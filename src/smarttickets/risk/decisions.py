@@ -99,6 +99,7 @@ def reset_model_cache() -> None:
     with _lock:
         _loaded.update(model=None, path=None, failed_at=0.0, error="")
     _local_policies.clear()
+    _lone_row.cache_clear()
     forget_known_events()
 
 
@@ -187,8 +188,7 @@ def neighbourhood(account_id: int) -> tuple[dict[str, set[tuple[str, str]]], dic
     counted, not fetched, so the walk stays small.
     """
     me = str(account_id)
-    own = set(RiskLink.objects.filter(account_id=account_id).exclude(kind="ip")
-              .values_list("kind", "value"))
+    own = set(_fetch(_link_sql(connection.vendor)[0], [account_id, "ip"]))
     links: dict[str, set[tuple[str, str]]] = {me: set(own)}
     counts: dict[tuple[str, str], int] = {}
     if own:
@@ -226,8 +226,12 @@ def neighbourhood(account_id: int) -> tuple[dict[str, set[tuple[str, str]]], dic
         seen |= frontier
     ids = [int(a) for a in links]
     # Kept per account as orders are recorded (AccountRiskState.tickets), not summed here.
-    tickets = {str(a): n for a, n in AccountRiskState.objects.filter(account_id__in=ids)
-               .values_list("account_id", "tickets") if n}
+    if ids == [account_id]:  # on no tie (a first hold at an on-sale): one fixed statement
+        count = _fetch(_link_sql(connection.vendor)[1], [account_id])
+        tickets = {me: count[0][0]} if count and count[0][0] else {}
+    else:
+        tickets = {str(a): n for a, n in AccountRiskState.objects.filter(account_id__in=ids)
+                   .values_list("account_id", "tickets") if n}
     ips = {v for k, v in own if k == "ipo"}
     ip_accounts = {row["value"]: row["n"] for row in
                    RiskLink.objects.filter(kind="ip", value__in=ips).values("value")
@@ -237,8 +241,37 @@ def neighbourhood(account_id: int) -> tuple[dict[str, set[tuple[str, str]]], dic
 
 def compute_graph_row(account_id: int) -> list[float]:
     links, tickets, ip_accounts, counts = neighbourhood(account_id)
+    if links == {str(account_id): set()} and not (tickets or ip_accounts or counts):
+        # On no identifier at all (every fan's first hold at an on-sale): the row of a lone
+        # account, the same for everyone — computed once per process, not per decision.
+        return list(_lone_row())
     return F.graph_features(links, tickets, ip_accounts, [str(account_id)],
                             counts=counts)[0].tolist()
+
+
+@functools.cache
+def _lone_row() -> tuple[float, ...]:
+    return tuple(F.graph_features({"0": set()}, {}, {}, ["0"], counts={})[0].tolist())
+
+
+# The walk's most frequent reads — an account's own identifiers, its ticket count, who sent it
+# tickets — as fixed statements on a plain cursor, like the decision's two reads (_read_sql).
+@functools.cache
+def _link_sql(vendor: str) -> tuple[str, str, str]:
+    """(own identifiers, ticket count, transfer senders) statements, built once per database."""
+    table, (account, kind, value) = quoted(RiskLink, "account", "kind", "value")
+    own = f"SELECT {kind}, {value} FROM {table} WHERE {account} = %s AND {kind} <> %s"  # noqa: S608
+    senders = (f"SELECT {account} FROM {table} "  # noqa: S608
+               f"WHERE {kind} = %s AND {value} = %s AND {account} <> %s LIMIT %s")
+    state, (state_account, tickets) = quoted(AccountRiskState, "account", "tickets")
+    count = f"SELECT {tickets} FROM {state} WHERE {state_account} = %s"  # noqa: S608
+    return own, count, senders
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def graph_row(account_id: int, state: dict[str, Any] | None = None,
@@ -342,9 +375,8 @@ def live_features(activity: AccountActivity, checkpoint: str, now: datetime,
     me = str(activity.account_id)
     # Tickets handed to this account by others (their events are not in its window).
     if state is None or state["transfers_in"]:
-        for sender in (RiskLink.objects.filter(kind="xfer", value=me)
-                       .exclude(account_id=activity.account_id)
-                       .values_list("account_id", flat=True)[:MAX_NEIGHBOURS]):
+        for (sender,) in _fetch(_link_sql(connection.vendor)[2],
+                                ["xfer", me, activity.account_id, MAX_NEIGHBOURS]):
             builder.add({"ts": now.timestamp(), "type": "ticket_transfer",
                          "account": str(sender), "to_account": me})
     local = F._local_features(builder.accounts[me])

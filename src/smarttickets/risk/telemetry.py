@@ -239,9 +239,10 @@ class Writer:
             self._housekeeping(now=True)
             refresh.clear()
             results = [self._alone(event, refresh) for event in events]
-        _enqueue_refreshes(refresh)
+        # Answered once committed; the refresh tasks are after-commit work, as on_commit is.
         for (_event, reply), result in zip(batch, results, strict=True):
             reply.set_result(result)
+        _enqueue_refreshes(refresh)
 
     @staticmethod
     def _alone(event, refresh: list[list[int]]):

@@ -353,3 +353,40 @@ def test_a_broken_telemetry_writer_never_breaks_the_hold(client, live, settings,
     assert Hold.objects.filter(user=fan).count() == 1
     assert not RiskEvent.objects.filter(type="hold").exists()
     assert "risk telemetry dropped: hold" in caplog.text
+
+
+def test_a_lone_accounts_graph_row_is_the_walks_row_without_the_walk(use_tiny_model):
+    from smarttickets.risk import decisions as D
+    from smarttickets.risk import features as F
+
+    def walked(account_id):
+        links, tickets, ip_accounts, counts = D.neighbourhood(account_id)
+        return F.graph_features(links, tickets, ip_accounts, [str(account_id)],
+                                counts=counts)[0].tolist()
+
+    def same(a, b):
+        return [x if x == x else None for x in a] == [x if x == x else None for x in b]
+
+    lone, tied, other = UserFactory(), UserFactory(), UserFactory()
+    for user in (tied, other):
+        S.record_event(account=user, type="payment", session="s", ip="203.0.113.4",
+                       device="dev-shared", ua="UA", now=NOW, source_key=f"payment:{user.pk}",
+                       fields={"order_id": "1", "amount_minor": 100, "currency": "HKD",
+                               "card_fp": "card-shared", "success": True,
+                               "decline_code": None})
+    S.record_event(account=other, type="ticket_transfer", session="s", ip="203.0.113.4",
+                   device="dev-shared", ua="UA", now=NOW,
+                   fields={"ticket_id": "5", "to_account": str(tied.pk)})
+
+    assert same(D.compute_graph_row(lone.pk), walked(lone.pk))
+    assert len(D.compute_graph_row(lone.pk)) == len(F.GRAPH_FEATURES)
+    assert same(D.compute_graph_row(tied.pk), walked(tied.pk))
+    assert not same(D.compute_graph_row(tied.pk), D.compute_graph_row(lone.pk))
+    activity = D.AccountActivity(account_id=tied.pk, event_id="1", performance_id="11",
+                                 quantity=2, ip="203.0.113.4", device="dev-shared")
+    state = D.account_state(tied.pk)
+    assert state["transfers_in"] == 1
+    senders = D._fetch(D._link_sql(connection.vendor)[2],
+                       ["xfer", str(tied.pk), tied.pk, D.MAX_NEIGHBOURS])
+    assert senders == [(other.pk,)]
+    assert D.live_features(activity, "hold", NOW, state).shape[0] == 1
