@@ -295,12 +295,14 @@ def storm(*, spec: Path, port: int, clients: int, run_octet: int, duration: floa
 
 
 def check_facts(*, performance_id: int, capacity: int, holds_answered: int,
-                env: dict[str, str]) -> dict:
-    """The database is the judge: live hold units + tickets + open entitlements vs capacity."""
+                env: dict[str, str], risk: bool = False) -> dict:
+    """The database is the judge: live hold units + tickets + open entitlements vs capacity
+    (and with ``risk``: a stored "hold" telemetry event for every hold answered 201)."""
     from django.db.models import Count, Sum
     from django.utils import timezone
 
     from smarttickets.booking.models import Entitlement, Hold, HoldItem, InventoryBucket
+    from smarttickets.risk.models import RiskEvent
     from smarttickets.tickets.models import Ticket
 
     now = timezone.now()
@@ -334,6 +336,9 @@ def check_facts(*, performance_id: int, capacity: int, holds_answered: int,
         "reconcile_ok": rec.returncode == 0, "reconcile": rec.stdout.strip().splitlines()[-1:],
         "holds_by_state": dict(holds.values_list("state").annotate(n=Count("id"))
                                .values_list("state", "n")),
+        "telemetry_lost": (holds_answered - RiskEvent.objects.filter(
+            type="hold", data__performance_id=str(performance_id), data__success=True).count()
+            if risk else None),
     }
 
 
@@ -406,7 +411,8 @@ def main() -> None:
                                duration=args.duration, server=server)
                 spec.unlink()
                 result["facts"] = check_facts(performance_id=perf_id, capacity=args.capacity,
-                                              holds_answered=result["holds"], env=env)
+                                              holds_answered=result["holds"], env=env,
+                                              risk=args.risk == "on")
                 result["load_before"] = round(load, 2)
                 runs.append(result)
                 print_run(result)
@@ -436,7 +442,9 @@ def print_run(r: dict) -> None:
     print(f"      facts: capacity={f['capacity']} live={f['live_units']} sold={f['sold']} "
           f"counter={f['counter']} oversold={f['oversold']} unsold={f['unsold']} "
           f"lost={f['lost']} per_user_max={f['per_user_max']} audit_ok={f['audit_ok']} "
-          f"reconcile={'OK' if f['reconcile_ok'] else 'DRIFT'}", flush=True)
+          f"reconcile={'OK' if f['reconcile_ok'] else 'DRIFT'}"
+          + ("" if f.get("telemetry_lost") is None
+             else f" telemetry_lost={f['telemetry_lost']}"), flush=True)
 
 
 def summarise(runs: list[dict], counts: list[int]) -> dict[int, dict]:
