@@ -18,6 +18,7 @@ DEFAULT_SEED = 7
 
 def regenerate(*, accounts: int = DEFAULT_ACCOUNTS, seed: int = DEFAULT_SEED,
                worlds: int = DEFAULT_WORLDS, out: str | Path | None = None,
+               members: int = M.DEFAULT_MEMBERS,
                log: Callable[[str], None] = lambda _m: None) -> Path:
     """Train on one standard world and ``worlds - 1`` varied ones (seeds ``seed``, ``seed+1``…).
 
@@ -34,5 +35,6 @@ def regenerate(*, accounts: int = DEFAULT_ACCOUNTS, seed: int = DEFAULT_SEED,
                                       progress=accounts >= 5000)
             pairs.append(simulate.write(world, Path(tmp) / f"world-{i}"))
             del world
-        trained = M.train(*pairs[0], seed=seed, progress=True, log=log, extra=pairs[1:])
+        trained = M.train(*pairs[0], seed=seed, progress=True, log=log, extra=pairs[1:],
+                          members=members)
     return M.save(trained, out or M.DEFAULT_MODEL_PATH)

@@ -54,7 +54,7 @@ LOCAL_FEATURES = [
     "keys_per_s_max", "keystrokes_zero_frac", "pastes_per_form", "zero_pointer_forms_frac",
     "robotic_forms_frac",
     # identity and velocity: ratios, not counts that grow with the length of the log
-    "has_signup", "ips_per_session", "devices_per_session",
+    "ips_per_session", "devices_per_session",
     "uas_per_session", "automation_ua", "login_fail_ratio",
     "page_views_per_action", "phone_missing",
     # purchases: quantities relative to the purchase limit seen in the log
@@ -83,6 +83,19 @@ MONOTONE = {
     # A pace faster than the log's typical account, less browsing per action and asking for
     # the limit can only raise suspicion; slower, browsing, a pair of tickets never do.
     "iat_median_rel": -1, "page_views_per_action": -1, "hold_qty_rel": 1, "entry_qty_rel": 1,
+    # Counts of what an account tried, got and handed on, the ties it shares and the ways it
+    # fails: more never makes it look safer. Left free, the trees learned the simulator's
+    # populations instead (six lottery entries or two tickets bought "cleared" an account).
+    "holds": 1, "hold_fail_ratio": 1, "orders": 1, "tickets": 1, "tickets_per_order": 1,
+    "order_performances": 1, "entries": 1, "entries_per_event": 1, "payments_per_order": 1,
+    "pay_fail_ratio": 1, "transfers_out": 1, "transfer_recipients": 1, "transfers_in": 1,
+    "devices_per_session": 1, "uas_per_session": 1, "addr_share": 1, "name_share": 1,
+    "neighbours": 1, "component_size": 1, "component_tickets": 1, "component_cards": 1,
+    "component_tickets_per_account": 1, "order_events": 1,
+    # Buying from an address that many others buy from is what the IP rule punishes; it is no
+    # proof of a ring (a campus, a carrier), but it never clears an account either: otherwise
+    # a bot on a busy proxy passes as a student.
+    "ipo_buyers": 1, "ipo_buyer_density": 1,
 }
 # Below this many accounts with a measurement, a log's own typical value is too noisy: the
 # defaults (typical human values) are used instead, as on the live path.
@@ -549,10 +562,10 @@ def _local_features(acc: _Account, ctx: Context = DEFAULT_CONTEXT) -> list[float
     sessions = len(acc.sessions)
     actions = acc.holds + acc.entries + acc.orders
     logins = acc.login_ok + acc.login_fail
-    # Account age is not a feature: whether a signup is in the log at all depends on where the
-    # log starts, so "created 10 days before" means a bot in one log and any fan in another.
+    # Neither account age nor whether the signup is in the log at all is a feature: that
+    # depends on where the log starts ("created 10 days before" means a bot in one log and any
+    # fan in another), and on the live path every account's signup is on record.
     identity = [
-        0.0 if acc.signup is None else 1.0,
         _shrunk(len(acc.ips), sessions),
         _shrunk(len(acc.devices), sessions),
         _shrunk(len(acc.uas), sessions),

@@ -105,6 +105,10 @@ class Scenario:
     # How sold out the first-come sale is: scales every hold's chance there (1 = the standard
     # odds; 0.1 = nearly every attempt fails, and most rings that try hard get nothing).
     sale_odds: float = 1.0
+    # How the big show is sold: a lottery then a first-come sale of what is left ("both"), a
+    # first-come sale only, or a lottery only. A detector trained on one format only learns
+    # that the other's absence is normal (every bot entering a lottery, say).
+    sale_format: str = "both"
 
 
 STANDARD = Scenario(
@@ -178,6 +182,9 @@ HARD = Scenario(
 )
 
 
+SALE_FORMATS = ("both", "first_come", "lottery")
+
+
 def varied(seed: int) -> Scenario:
     """A scenario drawn per seed around the standard one: every knob, mix and scale moves.
 
@@ -225,6 +232,7 @@ def varied(seed: int) -> Scenario:
         household_gives=r.uniform(0.0, 0.4),
         fan_enter_all=r.uniform(0.0, 0.12),
         sale_odds=r.uniform(0.1, 1.0),
+        sale_format=r.choices(SALE_FORMATS, [0.5, 0.3, 0.2])[0],
     )
 
 
@@ -892,6 +900,8 @@ class Simulation:
                 qty_of = lambda: top  # noqa: E731
             else:
                 qty_of = lambda: min(top, r.choices([1, 2, 3, 4], [25, 50, 12, 13])[0])  # noqa: E731
+        if sc.sale_format == "first_come":
+            n_entries = 0
         if n_entries:
             start = max(w.lottery_open, a.signup_ts or 0) + (
                 r.uniform(0, 0.3) * DAY if is_bot else r.uniform(0, 1) * (w.lottery_close
@@ -912,8 +922,11 @@ class Simulation:
             bought += w.buy(s, perf, w.big_event, qty, hold_success=0.98, pay_fail=0.06)
 
         # First-come on-sale: those without tickets queue at the opening.
-        goes_to_sale = (is_bot and a.kind != "bot:lottery_flooder" and r.random() < 0.9) or (
-            not is_bot and not tickets_won and r.random() < (0.95 if a.frantic else 0.55))
+        # With no lottery, the accounts made for one go to the sale like any other bot.
+        goes_to_sale = sc.sale_format != "lottery" and (
+            (is_bot and (a.kind != "bot:lottery_flooder" or sc.sale_format == "first_come")
+             and r.random() < 0.9)
+            or (not is_bot and not tickets_won and r.random() < (0.95 if a.frantic else 0.55)))
         if goes_to_sale:
             start = w.sale_ts - r.uniform(60, 900)
             s = w.session(a, start, pages=r.randint(0, 2), event_id=w.big_event)

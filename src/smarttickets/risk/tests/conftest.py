@@ -18,7 +18,8 @@ def tiny_log(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model_path(tiny_log, tmp_path_factory):
     log_path, labels_path = tiny_log
-    trained = M.train(log_path, labels_path, seed=1, max_iter=60)
+    # Two members: every test that scores with the tiny model scores an ensemble (``Bagged``).
+    trained = M.train(log_path, labels_path, seed=1, max_iter=60, members=2)
     return M.save(trained, tmp_path_factory.mktemp("risk-model") / "tiny.joblib")
 
 

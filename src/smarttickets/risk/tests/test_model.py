@@ -187,3 +187,43 @@ def test_adversaries_that_did_nothing_are_left_out_of_training(tiny_log):
     line = next(m for m in said if m.startswith("training on "))
     used = int(line.split()[2]) + int(line.split()[-1])
     assert used == len(data.y) - idle_bad
+
+
+def test_ensemble_scores_the_mean_of_members_trained_on_different_draws(tiny_model_path,
+                                                                         tiny_log):
+    trained = M.load(tiny_model_path)
+    X = trained.fill_missing(M.load_dataset(tiny_log[0], None).table.X)
+
+    assert isinstance(trained.estimator, M.Bagged) and len(trained.estimator.members) == 2
+    each = [m.decision_function(X) for m in trained.estimator.members]
+    assert not np.allclose(each[0], each[1])
+    assert np.allclose(trained.estimator.decision_function(X), (each[0] + each[1]) / 2)
+
+
+def test_member_draws_keep_linked_groups_whole():
+    groups = np.repeat(np.arange(50), 3)
+    y = (groups % 4 == 0).astype(int)
+
+    draws = M._member_draws(groups, y, 4, seed=0)
+
+    assert len(draws) == 4
+    for rows in draws:
+        chosen = set(groups[rows])
+        assert len(chosen) == 40
+        assert sorted(rows) == [i for i, g in enumerate(groups) if g in chosen]
+    assert len({tuple(r) for r in draws}) == 4
+    assert [list(r) for r in M._member_draws(groups, y, 1, seed=0)] == [list(range(150))]
+
+
+def test_a_review_names_its_evidence_or_becomes_a_challenge(tiny_model_path):
+    # given two accounts scored for review (and one for block), one of each with no reason
+    trained = M.load(tiny_model_path)
+    X = np.zeros((3, len(trained.features)))
+    fast = M.Reason("iat_sub1s_frac", "most requests come less than a second apart", {})
+
+    # when decisions are made
+    decisions = trained.decide(X, np.array([0.7, 0.7, 0.99]), [[fast], [], []],
+                               M.Thresholds(challenge=0.1, review=0.5, block=0.9))
+
+    # then staff only get cases they can read; the others are asked to step up
+    assert decisions == ["review", "challenge", "challenge"]

@@ -125,3 +125,28 @@ def test_varied_worlds_draw_the_new_knobs_in_range():
         assert math.isfinite(sc.household_gives)
         assert 0.0 <= sc.fan_enter_all <= 0.12
         assert 0.1 <= sc.sale_odds <= 1.0
+
+
+@pytest.mark.parametrize("sale_format", ["first_come", "lottery"])
+def test_worlds_sell_by_one_format_only(sale_format):
+    # given a world whose big show is sold by a first-come sale only, or a lottery only
+    sc = replace(simulate.STANDARD, name="test", adversary_share=0.3, sale_format=sale_format)
+    w = simulate.Simulation(accounts=800, seed=3, scenario=sc).run()
+    events = [json.loads(line) for _, line in w.lines]
+    types = {e["type"] for e in events}
+    bots = {a for a, (label, kind) in w.labels.items() if label == 1 and kind != "collector"}
+
+    # then the other format leaves no trace, and the bots still go for tickets
+    if sale_format == "first_come":
+        assert "lottery_entry" not in types
+        flooders = set(_kinds(w, "bot:lottery_flooder"))
+        assert flooders and {e["account"] for e in events if e["type"] == "hold"} & flooders
+    else:
+        assert "queue_join" not in types
+        assert {e["account"] for e in events if e["type"] == "lottery_entry"} & bots
+    assert {e["account"] for e in events if e["type"] == "hold"} & bots
+
+
+def test_varied_worlds_draw_every_sale_format():
+    formats = {simulate.varied(seed).sale_format for seed in range(40)}
+    assert formats == set(simulate.SALE_FORMATS)

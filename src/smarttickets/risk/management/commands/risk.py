@@ -17,6 +17,8 @@ class Command(BaseCommand):
     help = "Scalper detection: simulate logs, train, score, report, export telemetry, prune."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        from smarttickets.risk import model as M
+
         sub = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
 
         p = sub.add_parser("simulate", help="write a simulated log.jsonl and labels.csv",
@@ -36,6 +38,8 @@ class Command(BaseCommand):
                        "(repeatable): a mix of platforms generalises better")
         p.add_argument("--out", required=True, help="model file to write")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--members", type=int, default=M.DEFAULT_MEMBERS,
+                       help="trainings averaged into the model (1: a single model)")
 
         p = sub.add_parser("score", help="score every account of a log",
                            called_from_command_line=True)
@@ -72,6 +76,8 @@ class Command(BaseCommand):
         p.add_argument("--worlds", type=int, default=D.DEFAULT_WORLDS,
                        help="simulated worlds: one standard, the rest varied")
         p.add_argument("--seed", type=int, default=D.DEFAULT_SEED)
+        p.add_argument("--members", type=int, default=M.DEFAULT_MEMBERS,
+                       help="trainings averaged into the model")
         p.add_argument("--out", help="model file (default: the package's data/ file)")
 
     def handle(self, *args, **opts):
@@ -127,7 +133,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             trained = M.train(opts["log"], opts["labels"], seed=opts["seed"], progress=True,
-                              log=self.say, extra=[tuple(p) for p in opts["also"]])
+                              log=self.say, extra=[tuple(p) for p in opts["also"]],
+                              members=opts["members"])
         except M.ModelError as exc:
             raise CommandError(str(exc)) from exc
         M.save(trained, opts["out"])
@@ -214,5 +221,5 @@ class Command(BaseCommand):
 
         path = default_model.regenerate(accounts=opts["accounts"], seed=opts["seed"],
                                         worlds=opts["worlds"], out=opts.get("out"),
-                                        log=self.say)
+                                        members=opts["members"], log=self.say)
         self.stdout.write(f"default model written to {path} ({path.stat().st_size} bytes)")
