@@ -2,7 +2,7 @@
 # environment (DATABASE_URL, REDIS_URL). Build: docker build -t smarttickets .
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMARTTICKETS_ENV=production \
-    SMARTTICKETS_VAR_DIR=/app/var PORT=8000
+    SMARTTICKETS_VAR_DIR=/app/var PORT=8000 NUMBA_CACHE_DIR=/app/var/numba
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src

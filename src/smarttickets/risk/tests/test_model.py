@@ -227,3 +227,21 @@ def test_a_review_names_its_evidence_or_becomes_a_challenge(tiny_model_path):
 
     # then staff only get cases they can read; the others are asked to step up
     assert decisions == ["review", "challenge", "challenge"]
+
+
+def test_without_the_compiled_walk_scikit_learn_scores_the_same(tiny_model_path, tiny_log,
+                                                                 monkeypatch, caplog):
+    from smarttickets.risk import treewalk
+
+    trained = M.load(tiny_model_path)
+    X = M.load_dataset(tiny_log[0], None).table.X[:3]
+    expected = trained.raw(X)
+
+    def broken(_members):
+        raise RuntimeError("no cache locator")
+
+    monkeypatch.setattr(treewalk, "forest_of", broken)
+    fresh = M.load(tiny_model_path)
+
+    assert np.allclose(fresh.raw(X), expected, rtol=0, atol=1e-9)
+    assert "compiled tree walk unavailable" in caplog.text
