@@ -29,7 +29,7 @@ def warm_up() -> None:
     try:
         from smarttickets.risk.decisions import get_model
 
-        get_model()._fast()
+        get_model()  # loads the model and builds its compiled tree walk
     except Exception:  # the decision's fail-safe covers a missing model; log and go on
         logging.getLogger(__name__).exception("risk model warm-up failed")
     gc.collect()

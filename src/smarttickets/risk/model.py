@@ -265,6 +265,10 @@ class RiskModel:
         state.pop("_fast_cache", None)  # the flattened trees: rebuilt after loading
         return state
 
+    def warm_up(self) -> None:
+        """Prepare single-row scoring (the live path) ahead of the first decision."""
+        self._fast()
+
     def _fast(self) -> Callable[[np.ndarray], float] | None:
         """The fitted trees as flat arrays walked by compiled code, for a handful of rows
         (``treewalk``: a few microseconds a row against ~30 µs per tree through scikit-learn's
