@@ -158,15 +158,47 @@ def _moment(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def local_events(activity: AccountActivity, checkpoint: str, now: datetime) -> list[dict]:
+def _events_params(account_id: int, now: datetime) -> list[Any]:
     since = now - timedelta(days=int(getattr(settings, "RISK_LIVE_WINDOW_DAYS", WINDOW_DAYS)))
-    # One indexed query: the recent window, plus the signup however old it is (account age).
+    return [account_id, connection.ops.adapt_datetimefield_value(since), "signup"]
+
+
+def read_account(activity: AccountActivity, now: datetime) -> tuple[dict[str, Any] | None,
+                                                                      list[tuple]]:
+    """The account's risk state and its event rows (``local_events``), the two reads of a
+    decision. On PostgreSQL both go in one round trip (psycopg's pipeline mode: ~0.3 ms of a
+    decision's ~3.5 ms here), straight on the connection Django holds, in its transaction."""
+    if connection.vendor != "postgresql":
+        return account_state(activity.account_id), _event_rows(activity.account_id, now)
+    import psycopg
+
+    events_sql, state_sql = _read_sql(connection.vendor)
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.pipeline():
+        state_cursor = psycopg.Cursor(raw)
+        state_cursor.execute(state_sql, [activity.account_id])
+        events_cursor = psycopg.Cursor(raw)
+        events_cursor.execute(events_sql, _events_params(activity.account_id, now))
+    with state_cursor, events_cursor:
+        return _state_of(state_cursor.fetchone()), events_cursor.fetchall()
+
+
+def _event_rows(account_id: int, now: datetime) -> list[tuple]:
+    # One indexed query: the recent window, plus the signup however old it is.
     # Plain tuples, not model instances: this runs on every hold.
-    me = str(activity.account_id)
     with connection.cursor() as cursor:
-        cursor.execute(_read_sql(connection.vendor)[0], [activity.account_id,
-                             connection.ops.adapt_datetimefield_value(since), "signup"])
-        rows = cursor.fetchall()
+        cursor.execute(_read_sql(connection.vendor)[0], _events_params(account_id, now))
+        return cursor.fetchall()
+
+
+def local_events(activity: AccountActivity, checkpoint: str, now: datetime,
+                 rows: list[tuple] | None = None) -> list[dict]:
+    """The account's recent events (``rows`` as ``read_account`` read them, or read here) and
+    the attempt being decided, as behaviour-log events."""
+    me = str(activity.account_id)
+    if rows is None:
+        rows = _event_rows(activity.account_id, now)
     events = [{"ts": _moment(at).timestamp(), "type": kind_, "account": me,
                "session": session_, "ip": ip_, "device": device_ or None, "ua": ua_,
                **(_json(data_) or {})}
@@ -353,7 +385,10 @@ _STATE_COLUMNS = ("graph", "graph_stale", "graph_version", "banned_at", "stepup_
 def account_state(account_id: int) -> dict[str, Any] | None:
     with connection.cursor() as cursor:
         cursor.execute(_read_sql(connection.vendor)[1], [account_id])
-        row = cursor.fetchone()
+        return _state_of(cursor.fetchone())
+
+
+def _state_of(row: tuple | None) -> dict[str, Any] | None:
     if row is None:
         return None
     state = dict(zip(_STATE_COLUMNS, row, strict=True))
@@ -370,11 +405,12 @@ NAN = float("nan")
 
 
 def live_features(activity: AccountActivity, checkpoint: str, now: datetime,
-                  state: dict[str, Any] | None = None) -> np.ndarray:
-    if state is None:
-        state = account_state(activity.account_id)
+                  state: dict[str, Any] | None = None,
+                  rows: list[tuple] | None = None) -> np.ndarray:
+    if state is None and rows is None:
+        state, rows = read_account(activity, now)
     builder = F.FeatureBuilder()
-    builder.add_many(local_events(activity, checkpoint, now))
+    builder.add_many(local_events(activity, checkpoint, now, rows))
     me = str(activity.account_id)
     # Tickets handed to this account by others (their events are not in its window).
     if state is None or state["transfers_in"]:
@@ -469,13 +505,16 @@ def decide(*, activity: AccountActivity, checkpoint: str, thresholds: M.Threshol
     state: dict[str, Any] | None = None
     policy = Policy()
     try:
-        state = account_state(activity.account_id)
         policy = policy_for(activity.event_id)
+        if policy.enabled:
+            state, rows = read_account(activity, now)
+        else:
+            state = account_state(activity.account_id)
         model = get_model()
         model_version = model.model_version
         th = thresholds or policy.thresholds(model.thresholds)
         if policy.enabled:
-            X = live_features(activity, checkpoint, now, state)
+            X = live_features(activity, checkpoint, now, state, rows)
             score = float(model.score_matrix(X)[0])
             reasons = model.reasons(X)
             outcome = model.decide(X, np.array([score]), reasons, th)[0]

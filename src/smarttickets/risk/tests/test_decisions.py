@@ -409,3 +409,31 @@ def test_an_event_from_the_same_source_is_recorded_once():
     assert again.pk == first.pk and other.pk != first.pk
     assert RiskEvent.objects.filter(source_key="hold:77").count() == 1
     assert AccountRiskState.objects.get(pk=user.pk).events == 2
+
+
+@pytest.mark.postgres
+def test_the_pipelined_reads_give_what_the_two_queries_give(use_tiny_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given an account with a state row, events in the window and a signup long before
+    user = UserFactory()
+    _shopping(user)
+    activity = D.AccountActivity(account_id=user.pk, event_id="e1", performance_id="p1",
+                                 ip="203.0.113.9", device="dev-1", quantity=2)
+
+    # when a decision reads the account in one round trip
+    with CaptureQueriesContext(connection) as reads:
+        state, rows = D.read_account(activity, NOW)
+
+    # then it has exactly what the separate reads return, in their order, on the same connection
+    assert len(reads) == 0  # straight on psycopg's pipeline, not through Django's cursor
+    assert state == D.account_state(user.pk)
+    assert rows == D._event_rows(user.pk, NOW)
+    assert len(rows) == RiskEvent.objects.filter(account=user).count() > 3
+    assert D.local_events(activity, "hold", NOW, rows) == D.local_events(activity, "hold", NOW)
+
+    # and an account without any state or event reads as such
+    assert D.read_account(D.AccountActivity(account_id=10**9, event_id="e1",
+                                            performance_id="p1", ip="", device="",
+                                            quantity=1), NOW) == (None, [])
