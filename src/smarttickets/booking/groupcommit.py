@@ -29,7 +29,7 @@ from django.db import close_old_connections, connection
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from smarttickets.core.batching import Reply, take_batch
+from smarttickets.core.batching import Reply, batching_enabled, take_batch
 from smarttickets.core.exceptions import Busy, DomainError
 from smarttickets.core.locking import retry_on_contention
 
@@ -40,10 +40,7 @@ _counter: Counting | None = None
 
 
 def enabled() -> bool:
-    value = getattr(settings, "BOOKING_GROUP_COMMIT", None)
-    if value is None:
-        return connection.vendor == "postgresql" and not getattr(settings, "TESTING", False)
-    return bool(value)
+    return batching_enabled("BOOKING_GROUP_COMMIT")
 
 
 def submit(request):

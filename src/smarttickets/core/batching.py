@@ -8,6 +8,18 @@ import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from queue import Empty, SimpleQueue
 
+from django.conf import settings
+from django.db import connection
+
+
+def batching_enabled(setting: str) -> bool:
+    """A batching thread's on/off setting; unset, on with PostgreSQL outside tests (SQLite
+    has one writer anyway, and tests want each write in the test's own transaction)."""
+    value = getattr(settings, setting, None)
+    if value is None:
+        return connection.vendor == "postgresql" and not getattr(settings, "TESTING", False)
+    return bool(value)
+
 
 class Reply:
     """A one-shot answer from a batching thread to the request thread waiting for it: the

@@ -187,9 +187,7 @@ def read_account(activity: AccountActivity, now: datetime) -> tuple[dict[str, An
 def _event_rows(account_id: int, now: datetime) -> list[tuple]:
     # One indexed query: the recent window, plus the signup however old it is.
     # Plain tuples, not model instances: this runs on every hold.
-    with connection.cursor() as cursor:
-        cursor.execute(_read_sql(connection.vendor)[0], _events_params(account_id, now))
-        return cursor.fetchall()
+    return _fetch(_read_sql(connection.vendor)[0], _events_params(account_id, now))
 
 
 def local_events(activity: AccountActivity, checkpoint: str, now: datetime,
@@ -383,9 +381,8 @@ _STATE_COLUMNS = ("graph", "graph_stale", "graph_version", "banned_at", "stepup_
 
 
 def account_state(account_id: int) -> dict[str, Any] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_read_sql(connection.vendor)[1], [account_id])
-        return _state_of(cursor.fetchone())
+    rows = _fetch(_read_sql(connection.vendor)[1], [account_id])
+    return _state_of(rows[0] if rows else None)
 
 
 def _state_of(row: tuple | None) -> dict[str, Any] | None:

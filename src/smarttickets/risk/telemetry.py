@@ -24,7 +24,7 @@ from django.db import close_old_connections, connection, transaction
 from django.http import HttpRequest
 
 from smarttickets.core import clock, net
-from smarttickets.core.batching import Reply, take_batch
+from smarttickets.core.batching import Reply, batching_enabled, take_batch
 from smarttickets.risk.services import prepare_event, record_event_safely, record_events
 
 logger = logging.getLogger(__name__)
@@ -134,10 +134,7 @@ _writer: Writer | None = None
 
 def batching() -> bool:
     """``RISK_TELEMETRY_BATCH``; by default on with PostgreSQL outside tests."""
-    value = getattr(settings, "RISK_TELEMETRY_BATCH", None)
-    if value is None:
-        return connection.vendor == "postgresql" and not getattr(settings, "TESTING", False)
-    return bool(value)
+    return batching_enabled("RISK_TELEMETRY_BATCH")
 
 
 def record_batched(**kwargs: Any):
